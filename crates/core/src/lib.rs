@@ -1,0 +1,11 @@
+//! The shared vocabulary of deepoffload.
+//!
+//! Every other crate speaks in these types, so a detection produced on the device, carried over
+//! the wire and scored by the profiler is one and the same value. This crate must stay free of
+//! heavy dependencies (no runtimes, codecs, sockets or files): only plain data and pure functions.
+
+mod detection;
+mod image;
+
+pub use detection::{BBox, Detection};
+pub use image::{ImageError, RgbImageRef};

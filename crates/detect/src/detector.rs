@@ -1,0 +1,167 @@
+//! The `Detector` trait and the YOLO detector on ONNX Runtime.
+
+use crate::darknet::Head;
+use crate::engine::OrtModel;
+use crate::model::ImportedModel;
+use crate::postprocess::{decode_head, nms, to_detections, Candidate, Thresholds};
+use crate::preprocess::{Preprocessor, ResizeMode};
+use crate::DetectError;
+use deepoffload_core::{Detection, RgbImageRef};
+use std::time::{Duration, Instant};
+
+/// Time spent in each step of one detection, for latency breakdowns.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct StageTimes {
+    #[serde(with = "millis")]
+    pub preprocess: Duration,
+    #[serde(with = "millis")]
+    pub inference: Duration,
+    #[serde(with = "millis")]
+    pub postprocess: Duration,
+}
+
+impl StageTimes {
+    pub fn total(&self) -> Duration {
+        self.preprocess + self.inference + self.postprocess
+    }
+}
+
+mod millis {
+    use std::time::Duration;
+    pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64() * 1e3)
+    }
+}
+
+/// Detections of one image and what they cost.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct DetectOutput {
+    pub detections: Vec<Detection>,
+    pub times: StageTimes,
+}
+
+/// What a detector is, for logs, outputs and profiles.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct DetectorInfo {
+    pub model: String,
+    pub input_width: usize,
+    pub input_height: usize,
+    pub engine: String,
+    pub threads: usize,
+}
+
+/// Anything that finds objects in an image. The device runtime, the edge server and the
+/// profiler work against this trait, so other engines or models plug in without changes.
+pub trait Detector: Send {
+    fn info(&self) -> &DetectorInfo;
+
+    /// Detects objects in one image; boxes are in the image's pixels.
+    fn detect(&mut self, image: RgbImageRef<'_>) -> Result<DetectOutput, DetectError>;
+}
+
+/// Settings of a [`YoloDetector`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DetectorOptions {
+    /// Intra-op threads for ONNX Runtime (0 = one per core).
+    pub threads: usize,
+    pub thresholds: Thresholds,
+    pub resize: ResizeMode,
+}
+
+impl Default for DetectorOptions {
+    fn default() -> Self {
+        Self {
+            threads: 0,
+            thresholds: Thresholds::default(),
+            resize: ResizeMode::Stretch,
+        }
+    }
+}
+
+/// A Darknet YOLO model running on ONNX Runtime.
+pub struct YoloDetector {
+    model: OrtModel,
+    heads: Vec<Head>,
+    class_names: Vec<String>,
+    options: DetectorOptions,
+    info: DetectorInfo,
+    preprocessor: Preprocessor,
+    tensor: Vec<f32>,
+    candidates: Vec<Candidate>,
+}
+
+impl YoloDetector {
+    /// Creates a session for an imported model. ONNX Runtime must be initialised
+    /// ([`crate::init_runtime`]).
+    pub fn new(model: &ImportedModel, options: DetectorOptions) -> Result<Self, DetectError> {
+        let (w, h) = model.input_size();
+        let session = OrtModel::from_bytes(&model.onnx, options.threads)?;
+        Ok(Self {
+            model: session,
+            heads: model.heads(),
+            class_names: model.class_names.clone(),
+            options,
+            info: DetectorInfo {
+                model: model.name.clone(),
+                input_width: w,
+                input_height: h,
+                engine: format!("onnxruntime {}", crate::catalogue::ONNXRUNTIME_VERSION),
+                threads: options.threads,
+            },
+            preprocessor: Preprocessor::default(),
+            tensor: vec![0.0; 3 * w * h],
+            candidates: Vec::new(),
+        })
+    }
+
+    /// Runs only the network on an already prepared input tensor (for benchmarks: the bare
+    /// forward pass).
+    pub fn forward(&mut self, tensor: &[f32]) -> Result<(), DetectError> {
+        let shape = [1, 3, self.info.input_height, self.info.input_width];
+        self.model.run(tensor, shape, |_| ())
+    }
+
+    /// The input tensor of the last `detect` call.
+    pub fn last_input(&self) -> &[f32] {
+        &self.tensor
+    }
+}
+
+impl Detector for YoloDetector {
+    fn info(&self) -> &DetectorInfo {
+        &self.info
+    }
+
+    fn detect(&mut self, image: RgbImageRef<'_>) -> Result<DetectOutput, DetectError> {
+        let (w, h) = (self.info.input_width, self.info.input_height);
+        let t0 = Instant::now();
+        let transform = self
+            .preprocessor
+            .run(image, w, h, self.options.resize, &mut self.tensor);
+        let t1 = Instant::now();
+        let confidence = self.options.thresholds.confidence;
+        let heads = &self.heads;
+        let candidates = &mut self.candidates;
+        candidates.clear();
+        let mut decode_time = Duration::ZERO;
+        self.model.run(&self.tensor, [1, 3, h, w], |outputs| {
+            let start = Instant::now();
+            for (head, raw) in heads.iter().zip(outputs) {
+                decode_head(head, raw, w, h, &transform, confidence, candidates);
+            }
+            decode_time = start.elapsed();
+        })?;
+        let t2 = Instant::now();
+        let kept = nms(std::mem::take(candidates), self.options.thresholds.nms_iou);
+        let detections = to_detections(kept, &self.class_names);
+        let t3 = Instant::now();
+        Ok(DetectOutput {
+            detections,
+            times: StageTimes {
+                preprocess: t1 - t0,
+                inference: (t2 - t1).saturating_sub(decode_time),
+                postprocess: (t3 - t2) + decode_time,
+            },
+        })
+    }
+}
