@@ -18,4 +18,4 @@ mod store;
 pub use asset::{Asset, DebPackage, PipPackage, Source};
 pub use error::AssetError;
 pub use hash::sha256_file;
-pub use store::{Found, Location, Request, Store, StoreConfig};
+pub use store::{CopyState, Found, Location, Request, Store, StoreConfig};

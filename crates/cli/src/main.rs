@@ -1,1 +1,46 @@
-fn main() {}
+//! The `deepoffload` command: parses flags, wires the library crates together, prints.
+
+mod args;
+mod cmd;
+
+use anyhow::Result;
+use clap::Parser;
+use std::process::ExitCode;
+
+fn init_logging(cli: &args::Cli) {
+    let default = match (cli.quiet, cli.verbose) {
+        (true, _) => "warn",
+        (false, 0) => "info",
+        (false, 1) => "debug",
+        (false, _) => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .without_time()
+        .init();
+}
+
+fn run(cli: args::Cli) -> Result<ExitCode> {
+    match cli.command {
+        args::Command::Detect(a) => cmd::detect::run(a),
+        args::Command::Models(c) => cmd::models::run(c),
+        args::Command::Bench(args::BenchCommand::Detect(a)) => cmd::bench::run(a),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = args::Cli::parse();
+    init_logging(&cli);
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

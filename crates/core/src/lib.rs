@@ -6,6 +6,8 @@
 
 mod detection;
 mod image;
+mod stats;
 
 pub use detection::{BBox, Detection};
 pub use image::{ImageError, RgbImageRef};
+pub use stats::{quantile, Summary};

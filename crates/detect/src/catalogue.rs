@@ -256,7 +256,7 @@ pub fn find_model(name: &str) -> Result<&'static ModelSpec, String> {
     MODELS.iter().find(|m| m.name == name).ok_or_else(|| {
         let known: Vec<&str> = MODELS.iter().map(|m| m.name).collect();
         format!(
-            "unknown model `{name}`; known models: {} (or pass --cfg and --weights for your own Darknet model)",
+            "unknown model `{name}`; known models: {} (or give your own Darknet model with --cfg, --weights and --names)",
             known.join(", ")
         )
     })

@@ -89,77 +89,108 @@ impl Axis {
 /// Resizes packed RGB8 exactly as OpenCV's `resize(INTER_LINEAR)` does, into `out`
 /// (`dst_w × dst_h × 3` bytes).
 pub fn resize_linear_cv(src: RgbImageRef<'_>, dst_w: usize, dst_h: usize, out: &mut Vec<u8>) {
-    let (sw, sh) = (src.width() as usize, src.height() as usize);
     out.clear();
-    out.resize(dst_w * dst_h * 3, 0);
+    out.reserve(dst_w * dst_h * 3);
+    resize_linear_cv_rows(src, dst_w, dst_h, |_, row| out.extend_from_slice(row));
+}
+
+/// One horizontal tap: the two source pixels an output pixel blends and their weights.
+#[derive(Clone, Copy)]
+struct Tap {
+    s0: usize,
+    s1: usize,
+    a0: i32,
+    a1: i32,
+}
+
+/// As [`resize_linear_cv`], handing each output row (packed RGB8, in order) to `emit`, so
+/// callers can convert rows as they come without an intermediate image.
+pub fn resize_linear_cv_rows(
+    src: RgbImageRef<'_>,
+    dst_w: usize,
+    dst_h: usize,
+    mut emit: impl FnMut(usize, &[u8]),
+) {
+    let (sw, sh) = (src.width() as usize, src.height() as usize);
+    let width = dst_w * 3;
+    let mut row_out = vec![0u8; width];
     if sw == dst_w && sh == dst_h {
         for y in 0..sh {
-            out[y * sw * 3..(y + 1) * sw * 3].copy_from_slice(src.row(y));
+            emit(y, src.row(y));
         }
         return;
     }
     // OpenCV turns an exact 2× downscale in both directions into INTER_AREA, a rounded 2×2 mean.
     if sw == 2 * dst_w && sh == 2 * dst_h {
         for y in 0..dst_h {
-            let (r0, r1) = (src.row(2 * y), src.row(2 * y + 1));
-            let row = &mut out[y * dst_w * 3..(y + 1) * dst_w * 3];
-            for x in 0..dst_w {
+            let (r0, r1) = (
+                src.row(2 * y).as_chunks::<6>().0,
+                src.row(2 * y + 1).as_chunks::<6>().0,
+            );
+            for ((o, a), b) in row_out.as_chunks_mut::<3>().0.iter_mut().zip(r0).zip(r1) {
                 for c in 0..3 {
-                    let (a, b) = (6 * x + c, 6 * x + 3 + c);
-                    let sum = r0[a] as u32 + r0[b] as u32 + r1[a] as u32 + r1[b] as u32;
-                    row[3 * x + c] = ((sum + 2) >> 2) as u8;
+                    let sum = a[c] as u32 + a[c + 3] as u32 + b[c] as u32 + b[c + 3] as u32;
+                    o[c] = ((sum + 2) >> 2) as u8;
                 }
             }
+            emit(y, &row_out);
         }
         return;
     }
     let xs = Axis::new(sw, dst_w, true);
     let ys = Axis::new(sh, dst_h, false);
-    let width = dst_w * 3;
-    // Horizontally resized rows, cached by source row index (consecutive output rows share).
-    let mut cache: [(usize, Vec<i32>); 2] =
-        [(usize::MAX, vec![0; width]), (usize::MAX, vec![0; width])];
+    let taps: Vec<Tap> = (0..dst_w)
+        .map(|d| Tap {
+            s0: xs.index[d],
+            s1: xs.next[d],
+            a0: xs.weights[d][0],
+            a1: xs.weights[d][1],
+        })
+        .collect();
     let horizontal = |row: &[u8], buf: &mut [i32]| {
-        for dx in 0..dst_w {
-            let (s0, s1) = (xs.index[dx] * 3, xs.next[dx] * 3);
-            let [a0, a1] = xs.weights[dx];
+        let px = row.as_chunks::<3>().0;
+        for (o, t) in buf.as_chunks_mut::<3>().0.iter_mut().zip(&taps) {
+            let (p, q) = (px[t.s0], px[t.s1]);
             for c in 0..3 {
-                buf[dx * 3 + c] = row[s0 + c] as i32 * a0 + row[s1 + c] as i32 * a1;
+                o[c] = p[c] as i32 * t.a0 + q[c] as i32 * t.a1;
             }
         }
     };
+    // Horizontally resized source rows, cached: consecutive output rows share source rows.
+    let mut cache: [(usize, Vec<i32>); 2] =
+        [(usize::MAX, vec![0; width]), (usize::MAX, vec![0; width])];
     for dy in 0..dst_h {
         let (r0, r1) = (ys.index[dy], ys.next[dy]);
-        let mut slot_of = |r: usize, keep: Option<usize>| -> usize {
-            if let Some(slot) = cache.iter().position(|(idx, _)| *idx == r) {
-                return slot;
+        for (want, other) in [(r0, r1), (r1, r0)] {
+            if cache[0].0 != want && cache[1].0 != want {
+                // Overwrite the slot that does not hold the other row this output row needs.
+                let slot = usize::from(cache[0].0 == other);
+                horizontal(src.row(want), &mut cache[slot].1);
+                cache[slot].0 = want;
             }
-            // Reuse the slot that does not hold the other row this output row needs.
-            let slot = if keep == Some(0) { 1 } else { 0 };
-            horizontal(src.row(r), &mut cache[slot].1);
-            cache[slot].0 = r;
-            slot
+        }
+        let pick = |r: usize| {
+            if cache[0].0 == r {
+                &cache[0].1
+            } else {
+                &cache[1].1
+            }
         };
-        let slot0 = slot_of(r0, None);
-        let slot1 = slot_of(r1, Some(slot0));
+        let (s0, s1) = (pick(r0), pick(r1));
         let [b0, b1] = ys.weights[dy];
-        let (s0, s1) = (&cache[slot0].1, &cache[slot1].1);
-        let row = &mut out[dy * width..(dy + 1) * width];
         // OpenCV's 8-bit vertical pass (VResizeLinear<uchar,…> and its SIMD kernel) drops 4
         // bits before multiplying and truncates each product; exact rounding would differ.
-        for x in 0..width {
-            let p0 = ((s0[x] >> 4) * b0) >> 16;
-            let p1 = ((s1[x] >> 4) * b1) >> 16;
-            row[x] = ((p0 + p1 + 2) >> 2).clamp(0, 255) as u8;
+        // Weights are non-negative and sum to 2048, so the result is always within 0..=255.
+        for ((o, &a), &b) in row_out.iter_mut().zip(s0).zip(s1) {
+            *o = (((((a >> 4) * b0) >> 16) + (((b >> 4) * b1) >> 16) + 2) >> 2) as u8;
         }
+        emit(dy, &row_out);
     }
 }
 
-/// Reusable buffers for turning images into network input.
+/// Turns images into network input (kept as a type so buffers can be reused as it evolves).
 #[derive(Debug, Default)]
-pub struct Preprocessor {
-    resized: Vec<u8>,
-}
+pub struct Preprocessor {}
 
 impl Preprocessor {
     /// Writes the `[3, h, w]` planar float tensor of `image` into `tensor` and returns how to map
@@ -186,24 +217,27 @@ impl Preprocessor {
                 (nw, nh, (input_w - nw) / 2, (input_h - nh) / 2)
             }
         };
-        resize_linear_cv(image, nw, nh, &mut self.resized);
         if (nw, nh) != (input_w, input_h) {
             tensor.fill(0.5);
         }
         // The reference multiplies by the float32 of 1/255 (not a division), so do we.
         let scale = 1.0f32 / 255.0;
         let plane = input_w * input_h;
-        for y in 0..nh {
-            let src = &self.resized[y * nw * 3..(y + 1) * nw * 3];
+        let (r, rest) = tensor.split_at_mut(plane);
+        let (g, b) = rest.split_at_mut(plane);
+        resize_linear_cv_rows(image, nw, nh, |y, row| {
             let base = (y + dy) * input_w + dx;
-            let (r, rest) = tensor.split_at_mut(plane);
-            let (g, b) = rest.split_at_mut(plane);
-            for (x, px) in src.chunks_exact(3).enumerate() {
-                r[base + x] = px[0] as f32 * scale;
-                g[base + x] = px[1] as f32 * scale;
-                b[base + x] = px[2] as f32 * scale;
+            let (r, g, b) = (
+                &mut r[base..base + nw],
+                &mut g[base..base + nw],
+                &mut b[base..base + nw],
+            );
+            for (x, px) in row.as_chunks::<3>().0.iter().enumerate() {
+                r[x] = px[0] as f32 * scale;
+                g[x] = px[1] as f32 * scale;
+                b[x] = px[2] as f32 * scale;
             }
-        }
+        });
         let (fx, fy) = (iw as f32 / nw as f32, ih as f32 / nh as f32);
         BoxTransform {
             scale_x: input_w as f32 * fx,

@@ -191,12 +191,19 @@ impl<'a> Options<'a> {
             })
     }
 
-    /// A positive integer option.
-    pub fn positive(&self, key: &str, default: i64) -> Result<usize, DarknetError> {
+    /// A positive integer option no larger than `max` (limits keep shape arithmetic far from
+    /// overflow; real networks stay well inside them).
+    pub fn positive(&self, key: &str, default: i64, max: usize) -> Result<usize, DarknetError> {
         let v = self.int(key, default)?;
+        let line = self.find(key).map_or(self.section.line, |o| o.line);
         if v <= 0 {
-            let line = self.find(key).map_or(self.section.line, |o| o.line);
             return Err(self.error(line, format!("`{key}` must be positive, got {v}")));
+        }
+        if v as u64 > max as u64 {
+            return Err(self.error(
+                line,
+                format!("`{key}={v}` is larger than the supported {max}"),
+            ));
         }
         Ok(v as usize)
     }

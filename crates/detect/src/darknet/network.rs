@@ -162,6 +162,16 @@ pub struct Network {
     pub layers: Vec<Layer>,
 }
 
+/// Largest accepted input side, in pixels.
+pub const MAX_INPUT: usize = 8192;
+const MAX_CHANNELS: usize = 1 << 16;
+const MAX_KERNEL: usize = 64;
+const MAX_CLASSES: usize = 100_000;
+const MAX_ANCHORS: usize = 1000;
+/// Largest accepted tensor side and element count of any layer.
+const MAX_SIDE: usize = 1 << 16;
+const MAX_ELEMENTS: usize = 1 << 32;
+
 const SUPPORTED: &str =
     "convolutional, maxpool, route, shortcut, upsample, yolo, region, reorg, dropout";
 
@@ -198,10 +208,19 @@ impl Network {
         };
         let (width, height) = match input_size {
             Some(size) => size,
-            None => (opts.positive("width", 416)?, opts.positive("height", 416)?),
+            None => (
+                opts.positive("width", 416, MAX_INPUT)?,
+                opts.positive("height", 416, MAX_INPUT)?,
+            ),
         };
-        let channels = opts.positive("channels", 3)?;
-        if width == 0 || height == 0 || width % 32 != 0 || height % 32 != 0 {
+        let channels = opts.positive("channels", 3, MAX_CHANNELS)?;
+        if width == 0
+            || height == 0
+            || width % 32 != 0
+            || height % 32 != 0
+            || width > MAX_INPUT
+            || height > MAX_INPUT
+        {
             return Err(DarknetError::InputSize {
                 file: source.into(),
                 width,
@@ -267,7 +286,7 @@ impl Network {
                 }
                 _ => 0,
             })
-            .sum()
+            .fold(0usize, usize::saturating_add)
     }
 
     /// Multiply-adds × 2 of all convolutions, in billions (Darknet's "BFLOPs").
@@ -318,6 +337,14 @@ fn reject_head_input(
     Ok(())
 }
 
+fn padding(opts: &Options<'_>, default: i64) -> Result<usize, DarknetError> {
+    let p = opts.int("padding", default)?;
+    if !(0..=MAX_KERNEL as i64).contains(&p) {
+        return Err(opts.section_error(format!("`padding={p}` must be in 0..={MAX_KERNEL}")));
+    }
+    Ok(p as usize)
+}
+
 fn activation(opts: &Options<'_>) -> Result<Activation, DarknetError> {
     let name = opts.string("activation", "linear");
     Activation::parse(name).ok_or_else(|| {
@@ -356,19 +383,19 @@ fn build_layer(
                 "filters", "size", "stride", "pad", "padding", "groups", "batch_normalize",
                 "activation", "dilation",
             ]);
-            let filters = opts.positive("filters", 1)?;
-            let size = opts.positive("size", 1)?;
-            let stride = opts.positive("stride", 1)?;
-            let groups = opts.positive("groups", 1)?;
+            let filters = opts.positive("filters", 1, MAX_CHANNELS)?;
+            let size = opts.positive("size", 1, MAX_KERNEL)?;
+            let stride = opts.positive("stride", 1, MAX_KERNEL)?;
+            let groups = opts.positive("groups", 1, MAX_CHANNELS)?;
             if opts.int("dilation", 1)? != 1 {
                 return Err(opts.section_error("`dilation` other than 1 is not supported".into()));
             }
             let pad = if opts.int("pad", 0)? != 0 {
                 size / 2
             } else {
-                opts.int("padding", 0)?.max(0) as usize
+                padding(opts, 0)?
             };
-            if prev.c % groups != 0 || filters % groups != 0 {
+            if !prev.c.is_multiple_of(groups) || !filters.is_multiple_of(groups) {
                 return Err(opts.section_error(format!(
                     "`groups={groups}` must divide both the input channels ({}) and `filters` ({filters})",
                     prev.c
@@ -399,9 +426,9 @@ fn build_layer(
         }
         "maxpool" | "max" => {
             opts.warn_unknown(&["size", "stride", "padding"]);
-            let stride = opts.positive("stride", 1)?;
-            let size = opts.positive("size", stride as i64)?;
-            let padding = opts.int("padding", size as i64 - 1)?.max(0) as usize;
+            let stride = opts.positive("stride", 1, MAX_KERNEL)?;
+            let size = opts.positive("size", stride as i64, MAX_KERNEL)?;
+            let padding = padding(opts, size as i64 - 1)?;
             if prev.w + padding < size || prev.h + padding < size {
                 return Err(opts.section_error(format!(
                     "pool size {size} is larger than the padded input"
@@ -422,7 +449,7 @@ fn build_layer(
             if values.is_empty() {
                 return Err(opts.section_error("`layers=` lists no layer".into()));
             }
-            let groups = opts.positive("groups", 1)?;
+            let groups = opts.positive("groups", 1, MAX_CHANNELS)?;
             let group_id = opts.int("group_id", 0)?;
             if group_id < 0 || group_id as usize >= groups {
                 return Err(opts.section_error(format!(
@@ -435,7 +462,7 @@ fn build_layer(
                 let l = resolve_index(opts, index, v, "layers")?;
                 reject_head_input(opts, built, l)?;
                 let s = built[l].output;
-                if s.c % groups != 0 {
+                if !s.c.is_multiple_of(groups) {
                     return Err(opts.section_error(format!(
                         "layer {l} has {} channels, which `groups={groups}` does not divide",
                         s.c
@@ -493,9 +520,9 @@ fn build_layer(
         "upsample" => {
             opts.warn_unknown(&["stride", "scale"]);
             let stride = opts.int("stride", 2)?;
-            if stride <= 0 {
+            if stride <= 0 || stride > MAX_KERNEL as i64 {
                 return Err(opts.section_error(format!(
-                    "`stride={stride}`: only positive strides (up-sampling) are supported"
+                    "`stride={stride}`: only up-sampling strides 1..={MAX_KERNEL} are supported"
                 )));
             }
             let stride = stride as usize;
@@ -509,11 +536,11 @@ fn build_layer(
         }
         "reorg" => {
             opts.warn_unknown(&["stride", "reverse", "flatten", "extra"]);
-            let stride = opts.positive("stride", 1)?;
+            let stride = opts.positive("stride", 1, MAX_KERNEL)?;
             if opts.int("reverse", 0)? != 0 || opts.int("flatten", 0)? != 0 || opts.int("extra", 0)? != 0 {
                 return Err(opts.section_error("only the forward reorg of YOLOv2 is supported (no reverse/flatten/extra)".into()));
             }
-            if prev.h % stride != 0 || prev.w % stride != 0 || prev.c % (stride * stride) != 0 {
+            if !prev.h.is_multiple_of(stride) || !prev.w.is_multiple_of(stride) || !prev.c.is_multiple_of(stride * stride) {
                 return Err(opts.section_error(format!(
                     "input {prev} is not divisible by the reorg stride {stride}"
                 )));
@@ -531,8 +558,8 @@ fn build_layer(
         }
         "yolo" => {
             opts.warn_unknown(&["mask", "anchors", "classes", "num", "scale_x_y", "new_coords"]);
-            let classes = opts.positive("classes", 20)?;
-            let num = opts.positive("num", 1)?;
+            let classes = opts.positive("classes", 20, MAX_CLASSES)?;
+            let num = opts.positive("num", 1, MAX_ANCHORS)?;
             let all = anchors(opts, num)?;
             let mask = match opts.int_list("mask")? {
                 Some(m) => m,
@@ -571,9 +598,9 @@ fn build_layer(
         }
         "region" => {
             opts.warn_unknown(&["anchors", "classes", "num", "coords", "softmax"]);
-            let classes = opts.positive("classes", 20)?;
-            let num = opts.positive("num", 1)?;
-            let coords = opts.positive("coords", 4)?;
+            let classes = opts.positive("classes", 20, MAX_CLASSES)?;
+            let num = opts.positive("num", 1, MAX_ANCHORS)?;
+            let coords = opts.positive("coords", 4, MAX_KERNEL)?;
             if coords != 4 {
                 return Err(opts.section_error(format!("`coords={coords}`: only 4 is supported")));
             }
@@ -607,6 +634,14 @@ fn build_layer(
     if output.h == 0 || output.w == 0 {
         return Err(opts.section_error(format!(
             "output would be {output}: the input is too small for this network"
+        )));
+    }
+    if output.h > MAX_SIDE
+        || output.w > MAX_SIDE
+        || output.c.saturating_mul(output.h).saturating_mul(output.w) > MAX_ELEMENTS
+    {
+        return Err(opts.section_error(format!(
+            "output would be {output}, larger than any supported network"
         )));
     }
     Ok(Layer {

@@ -1,5 +1,6 @@
 //! Darknet `.weights` files: a small header, then every convolution's floats in cfg order.
 
+use super::network::{LayerKind, Network};
 use super::DarknetError;
 use std::io::Read;
 use std::path::Path;
@@ -76,7 +77,7 @@ impl Weights {
                 bytes.len()
             ),
         })?;
-        let expected = header.len + 4 * parameters;
+        let expected = parameters.saturating_mul(4).saturating_add(header.len);
         if bytes.len() != expected {
             let hint = if bytes.len() < expected {
                 "the file is truncated or belongs to a smaller network"
@@ -99,19 +100,39 @@ impl Weights {
         Ok(Weights { header, values })
     }
 
-    /// Deterministic small pseudo-random weights for building a network whose real weights are
-    /// not available (shape checks, graph export tests). Never used for detection.
-    pub fn synthetic(parameters: usize, seed: u64) -> Weights {
-        // A 64-bit LCG (Knuth's MMIX constants): enough to avoid degenerate all-equal tensors.
+    /// Deterministic pseudo-random weights for a network whose real weights are not available
+    /// (shape checks, graph tests): unit batch-norm statistics and convolution weights scaled by
+    /// fan-in, so activations stay finite through deep networks. Never used for detection.
+    pub fn synthetic(network: &Network, seed: u64) -> Weights {
+        // A 64-bit LCG (Knuth's MMIX constants): enough to avoid degenerate tensors.
         let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
-        let values = (0..parameters)
-            .map(|_| {
-                state = state
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.1
-            })
-            .collect();
+        let mut uniform = move || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+        };
+        let mut values = Vec::with_capacity(network.parameter_count());
+        for layer in &network.layers {
+            if let LayerKind::Convolutional {
+                filters,
+                size,
+                groups,
+                batch_normalize,
+                ..
+            } = layer.kind
+            {
+                let fan_in = (layer.input.c / groups) * size * size;
+                values.extend((0..filters).map(|_| 0.01 * uniform()));
+                if batch_normalize {
+                    values.extend(std::iter::repeat_n(1.0, filters)); // scales
+                    values.extend(std::iter::repeat_n(0.0, filters)); // rolling mean
+                    values.extend(std::iter::repeat_n(1.0, filters)); // rolling variance
+                }
+                let bound = (3.0 / fan_in as f32).sqrt();
+                values.extend((0..filters * fan_in).map(|_| bound * uniform()));
+            }
+        }
         Weights {
             header: WeightsHeader {
                 major: 0,

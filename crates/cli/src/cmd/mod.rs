@@ -1,0 +1,51 @@
+//! One module per subcommand, plus the wiring they share.
+
+pub mod bench;
+pub mod detect;
+pub mod models;
+
+use crate::args::{ModelArgs, RuntimeArgs};
+use anyhow::{bail, Result};
+use deepoffload_assets::Store;
+use deepoffload_detect::catalogue::find_model;
+use deepoffload_detect::{init_runtime, ImportedModel, ModelOverrides};
+
+impl ModelArgs {
+    pub fn overrides(&self) -> ModelOverrides {
+        ModelOverrides {
+            cfg: self.cfg.clone(),
+            weights: self.weights.clone(),
+            names: self.names.clone(),
+        }
+    }
+
+    /// Imports the chosen model: from the catalogue (with file overrides), or entirely from
+    /// the user's own files when the name is not in the catalogue.
+    pub fn load(&self, store: &Store) -> Result<ImportedModel> {
+        if find_model(&self.model).is_ok() {
+            return Ok(ImportedModel::load(
+                store,
+                &self.model,
+                self.size,
+                &self.overrides(),
+            )?);
+        }
+        match (&self.cfg, &self.weights, &self.names) {
+            (Some(cfg), Some(weights), Some(names)) => Ok(ImportedModel::from_files(
+                &self.model,
+                cfg,
+                weights,
+                names,
+                self.size.unwrap_or(416),
+            )?),
+            _ => bail!("{}", find_model(&self.model).err().unwrap_or_default()),
+        }
+    }
+}
+
+impl RuntimeArgs {
+    pub fn init(&self, store: &Store) -> Result<()> {
+        init_runtime(store, self.ort_lib.as_deref())?;
+        Ok(())
+    }
+}
