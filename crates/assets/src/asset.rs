@@ -31,7 +31,8 @@ impl Asset {
     /// The size for messages: "35.4 MB" or "size unknown".
     pub fn size_text(&self) -> String {
         match self.size {
-            Some(n) => format!("{:.1} MB", n as f64 / 1e6),
+            Some(n) if n >= 1_000_000 => format!("{:.1} MB", n as f64 / 1e6),
+            Some(n) => format!("{n} bytes"),
             None => "size unknown".to_string(),
         }
     }

@@ -231,7 +231,7 @@ impl Store {
             }
         } else if asset.shared_path.is_some() {
             tried.push(format!(
-                "no shared directory (none beside the working directory; {ENV_SHARED} unset)"
+                "no shared directory ({ENV_SHARED} unset or empty, and no ../shared beside the working directory or the executable)"
             ));
         }
         let cached = self.cache_path(asset);

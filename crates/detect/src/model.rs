@@ -3,7 +3,7 @@
 use crate::catalogue::{find_model, ModelSpec};
 use crate::darknet::{to_onnx, Head, Network, Weights};
 use crate::DetectError;
-use deepoffload_assets::{Found, Request, Store};
+use deepoffload_assets::{AssetError, Found, Request, Store};
 use prost::Message;
 use std::path::{Path, PathBuf};
 
@@ -24,7 +24,8 @@ pub struct ModelFiles {
 }
 
 impl ModelFiles {
-    /// Finds (or fetches) a catalogue model's files, honouring overrides.
+    /// Finds (or fetches) a catalogue model's files, honouring overrides. When several are
+    /// missing, the error lists all of them, not just the first.
     pub fn resolve(
         store: &Store,
         spec: &ModelSpec,
@@ -37,11 +38,23 @@ impl ModelFiles {
                 flag,
             })
         };
-        Ok(Self {
-            cfg: get(&spec.cfg, &overrides.cfg, "--cfg")?,
-            weights: get(&spec.weights, &overrides.weights, "--weights")?,
-            names: get(&spec.names, &overrides.names, "--names")?,
-        })
+        let results = [
+            get(&spec.cfg, &overrides.cfg, "--cfg"),
+            get(&spec.weights, &overrides.weights, "--weights"),
+            get(&spec.names, &overrides.names, "--names"),
+        ];
+        let errors: Vec<String> = results
+            .iter()
+            .filter_map(|r| r.as_ref().err().map(|e| e.to_string()))
+            .collect();
+        match results {
+            [Ok(cfg), Ok(weights), Ok(names)] => Ok(Self {
+                cfg,
+                weights,
+                names,
+            }),
+            _ => Err(AssetError::Missing(errors.join("\n\n")).into()),
+        }
     }
 }
 

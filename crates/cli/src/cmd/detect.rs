@@ -165,8 +165,7 @@ pub fn run(args: DetectArgs) -> Result<ExitCode> {
     }
     let inputs = expand_inputs(&args.inputs)?;
     let store = Store::from_env();
-    args.runtime.init(&store)?;
-    let model = args.model.load(&store)?;
+    let model = super::prepare(&store, &args.model, &args.runtime)?;
     let options = DetectorOptions {
         threads: args.runtime.threads,
         thresholds: Thresholds {
@@ -182,8 +181,13 @@ pub fn run(args: DetectArgs) -> Result<ExitCode> {
     let mut detector = YoloDetector::new(&model, options)?;
     let (input_w, input_h) = model.input_size();
     if let Some(out) = &args.annotate {
-        if !(inputs.len() == 1 && is_image_name(out)) {
-            std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+        let dir = if inputs.len() == 1 && is_image_name(out) {
+            out.parent().unwrap_or(Path::new(""))
+        } else {
+            out.as_path()
+        };
+        if !dir.as_os_str().is_empty() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
     }
     let stdout = std::io::stdout();

@@ -49,3 +49,13 @@ impl RuntimeArgs {
         Ok(())
     }
 }
+
+/// Loads the runtime and the model, reporting every missing file at once (so an offline user
+/// learns all they must provide from one run).
+pub fn prepare(store: &Store, model: &ModelArgs, runtime: &RuntimeArgs) -> Result<ImportedModel> {
+    match (runtime.init(store), model.load(store)) {
+        (Ok(()), Ok(m)) => Ok(m),
+        (Err(e), Ok(_)) | (Ok(()), Err(e)) => Err(e),
+        (Err(a), Err(b)) => bail!("{a:#}\n\n{b:#}"),
+    }
+}
