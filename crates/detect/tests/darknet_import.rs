@@ -15,8 +15,11 @@ fn cfg(rel: &str) -> (String, String) {
     (text, path.display().to_string())
 }
 
-/// (cfg, input size, expected head shapes (c, h, w), region heads?)
-const CASES: &[(&str, usize, &[(usize, usize, usize)], bool)] = &[
+/// Head output shape: channels, height, width.
+type HeadShape = (usize, usize, usize);
+
+/// (cfg, input size, expected head shapes, region heads?)
+const CASES: &[(&str, usize, &[HeadShape], bool)] = &[
     (
         "yolov3-tiny/yolov3-tiny.cfg",
         416,
