@@ -244,7 +244,6 @@ pub fn run(args: DetectArgs) -> Result<ExitCode> {
     }
     if failures > 0 {
         eprintln!("{failures} of {} images failed", inputs.len());
-        return Ok(ExitCode::FAILURE);
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(super::exit_code(failures == 0))
 }

@@ -9,6 +9,7 @@ use anyhow::{bail, Result};
 use deepoffload_assets::Store;
 use deepoffload_detect::catalogue::find_model;
 use deepoffload_detect::{init_runtime, ImportedModel, ModelOverrides};
+use std::process::ExitCode;
 
 impl ModelArgs {
     pub fn overrides(&self) -> ModelOverrides {
@@ -47,6 +48,15 @@ impl RuntimeArgs {
     pub fn init(&self, store: &Store) -> Result<()> {
         init_runtime(store, self.ort_lib.as_deref())?;
         Ok(())
+    }
+}
+
+/// Success when nothing failed, else exit status 1 (after all inputs were still processed).
+pub fn exit_code(all_ok: bool) -> ExitCode {
+    if all_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 

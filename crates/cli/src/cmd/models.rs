@@ -117,11 +117,7 @@ fn fetch(store: &Store, names: &[String], all: bool) -> Result<ExitCode> {
             }
         }
     }
-    Ok(if failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(super::exit_code(failed == 0))
 }
 
 #[derive(Serialize)]
@@ -181,11 +177,7 @@ fn verify(store: &Store, names: &[String], json: bool) -> Result<ExitCode> {
             eprintln!("{corrupt} corrupt copies: delete them, then `deepoffload models fetch` gets fresh ones");
         }
     }
-    Ok(if corrupt == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(super::exit_code(corrupt == 0))
 }
 
 #[derive(Serialize)]

@@ -5,17 +5,13 @@ use std::path::PathBuf;
 
 /// The project's `../shared` directory (or `DEEPOFFLOAD_SHARED`). Tests that need it fail
 /// loudly when it is missing rather than skip.
+/// Found the way the binary finds it (`DEEPOFFLOAD_SHARED`, else `shared/` beside an ancestor).
 pub fn shared_dir() -> PathBuf {
-    let dir = std::env::var_os("DEEPOFFLOAD_SHARED")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
-    assert!(
-        dir.join("fixtures").is_dir(),
-        "{} has no fixtures/: run the tests from a checkout beside ../shared, or set DEEPOFFLOAD_SHARED",
-        dir.display()
-    );
-    dir
+    let dir = deepoffload_assets::StoreConfig::from_env().shared;
+    match dir {
+        Some(dir) if dir.join("fixtures").is_dir() => dir,
+        _ => panic!("no shared directory with fixtures/: run the tests from a checkout beside ../shared, or set DEEPOFFLOAD_SHARED"),
+    }
 }
 
 /// Loads a PNG fixture as packed RGB.
