@@ -20,9 +20,31 @@ pub struct Asset {
     pub shared_path: Option<&'static str>,
     /// Where it is published.
     pub source: Source,
+    /// Other byte sequences accepted as this same file, e.g. a package's copy that lacks the
+    /// final newline. Each is pinned as exactly as the main one.
+    pub variants: &'static [Variant],
+}
+
+/// An accepted alternative encoding of an asset's content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Variant {
+    pub size: u64,
+    pub sha256: &'static str,
+    /// How it differs, for people reading the catalogue.
+    pub note: &'static str,
 }
 
 impl Asset {
+    /// Whether a file of `size` bytes could be this asset (a cheap check before hashing).
+    pub fn size_fits(&self, size: u64) -> bool {
+        self.size.is_none_or(|s| s == size) || self.variants.iter().any(|v| v.size == size)
+    }
+
+    /// Whether a digest is the pinned one or an accepted variant's.
+    pub fn digest_matches(&self, sha256: &str) -> bool {
+        self.sha256 == sha256 || self.variants.iter().any(|v| v.sha256 == sha256)
+    }
+
     /// `group/file_name`, the name users see.
     pub fn key(&self) -> String {
         format!("{}/{}", self.group, self.file_name)

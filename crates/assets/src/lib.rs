@@ -15,7 +15,7 @@ mod fetch;
 mod hash;
 mod store;
 
-pub use asset::{Asset, DebPackage, PipPackage, Source};
+pub use asset::{Asset, DebPackage, PipPackage, Source, Variant};
 pub use error::AssetError;
 pub use hash::sha256_file;
 pub use store::{CopyState, Found, Location, Request, Store, StoreConfig};

@@ -161,15 +161,11 @@ impl Store {
     pub fn check(&self, asset: &Asset, path: &Path) -> CopyState {
         match std::fs::metadata(path) {
             Err(_) => CopyState::Absent,
-            Ok(meta) if asset.size.is_some_and(|size| size != meta.len()) => CopyState::Corrupt {
-                actual: format!(
-                    "size {} bytes, expected {}",
-                    meta.len(),
-                    asset.size.unwrap_or_default()
-                ),
+            Ok(meta) if !asset.size_fits(meta.len()) => CopyState::Corrupt {
+                actual: format!("size {} bytes, expected {}", meta.len(), asset.size_text()),
             },
             Ok(_) => match sha256_file(path) {
-                Ok(sum) if sum == asset.sha256 => CopyState::Verified,
+                Ok(sum) if asset.digest_matches(&sum) => CopyState::Verified,
                 Ok(sum) => CopyState::Corrupt { actual: sum },
                 Err(e) => CopyState::Corrupt {
                     actual: format!("unreadable: {e}"),
@@ -293,7 +289,7 @@ impl Store {
             what: asset.key(),
             message: e.to_string(),
         })?;
-        if actual != asset.sha256 {
+        if !asset.digest_matches(&actual) {
             return Err(AssetError::HashMismatch {
                 what: asset.key(),
                 expected: asset.sha256.to_string(),
@@ -383,6 +379,7 @@ mod tests {
             member: "abc.txt",
             pip_args: &[],
         }),
+        variants: &[],
     };
 
     fn store(shared: Option<&Path>, cache: &Path) -> Store {
@@ -451,6 +448,37 @@ mod tests {
             "{err}"
         );
         assert!(err.contains(ENV_SHARED), "{err}");
+    }
+
+    #[test]
+    fn accepted_variants_verify_and_others_do_not() {
+        use crate::asset::Variant;
+        const WITH_VARIANT: Asset = Asset {
+            // sha256("ab")
+            variants: &[Variant {
+                size: 2,
+                sha256: "fb8e20fc2e4c3f248c60c39bd652f3c1347298bb977b8b4d5903b85055620603",
+                note: "no final letter",
+            }],
+            ..ABC
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(None, dir.path());
+        let path = dir.path().join("f");
+        for (content, ok) in [
+            (&b"abc"[..], true),
+            (b"ab", true),
+            (b"ac", false),
+            (b"abd", false),
+        ] {
+            std::fs::write(&path, content).unwrap();
+            assert_eq!(
+                s.check(&WITH_VARIANT, &path) == CopyState::Verified,
+                ok,
+                "{content:?}"
+            );
+        }
+        assert_ne!(s.check(&ABC, &path), CopyState::Verified);
     }
 
     #[test]

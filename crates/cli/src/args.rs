@@ -6,7 +6,7 @@ use std::path::PathBuf;
 /// Object detection on live video for mobile devices, by deciding per window whether to run
 /// each frame on the device or offload it to an edge server.
 #[derive(Debug, Parser)]
-#[command(name = "deepoffload", version, about, long_about = None, propagate_version = true)]
+#[command(name = "deepoffload", version, propagate_version = true)]
 #[command(
     after_help = "Files (models, the ONNX Runtime library) are found in ../shared or \
 $DEEPOFFLOAD_SHARED, then the cache ($DEEPOFFLOAD_CACHE, default ~/.cache/deepoffload), \
@@ -118,6 +118,9 @@ pub enum ModelsCommand {
     },
     /// Layers and shapes of a model at an input size.
     Info {
+        /// The model (same as --model).
+        #[arg(value_name = "MODEL", conflicts_with = "model")]
+        name: Option<String>,
         #[command(flatten)]
         model: ModelArgs,
         #[arg(long)]
@@ -125,6 +128,9 @@ pub enum ModelsCommand {
     },
     /// Write the model as an ONNX file (raw head outputs; decoding metadata inside).
     Export {
+        /// The model (same as --model).
+        #[arg(value_name = "MODEL", conflicts_with = "model")]
+        name: Option<String>,
         #[command(flatten)]
         model: ModelArgs,
         /// Output file.

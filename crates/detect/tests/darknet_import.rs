@@ -263,3 +263,103 @@ fn truncated_and_foreign_weights_are_rejected_with_sizes() {
         "{err}"
     );
 }
+
+/// A network of 1x1 convolutions on a 32x32 input, with hand-set weights, so every exported
+/// operator can be checked against Darknet's formula value by value.
+fn run_with_weights(text: &str, values: Vec<f32>, input: &[f32]) -> Vec<f32> {
+    let store = Store::from_env();
+    init_runtime(&store, None).expect("ONNX Runtime");
+    let net = Network::parse(text, "ops.cfg", Some((32, 32))).unwrap();
+    assert_eq!(values.len(), net.parameter_count());
+    let weights = Weights {
+        header: Weights::synthetic(&net, 0).header,
+        values,
+    };
+    let bytes = to_onnx(&net, &weights, "ops", &[]).encode_to_vec();
+    let mut model = OrtModel::from_bytes(&bytes, 1).unwrap();
+    model
+        .run(input, [1, net.input.c, 32, 32], |outs| outs[0].to_vec())
+        .unwrap()
+}
+
+const HEAD6: &str = "[yolo]\nmask=0\nanchors=1,1\nnum=1\nclasses=1\n";
+
+#[test]
+fn activations_match_darknet_formulas() {
+    let input: Vec<f32> = (0..32 * 32)
+        .map(|i| (i as f32 / 1024.0 - 0.5) * 8.0)
+        .collect();
+    type Formula = fn(f32) -> f32;
+    let cases: [(&str, Formula); 7] = [
+        ("linear", |x| x),
+        ("leaky", |x| if x > 0.0 { x } else { 0.1 * x }),
+        ("relu", |x| x.max(0.0)),
+        ("logistic", |x| 1.0 / (1.0 + (-x).exp())),
+        ("tanh", f32::tanh),
+        ("mish", |x| x * ((1.0 + x.exp()).ln()).tanh()),
+        ("swish", |x| x / (1.0 + (-x).exp())),
+    ];
+    for (name, f) in cases {
+        // 6 filters of one 1x1 weight each: y_k = act(w_k·x + b_k).
+        let text = format!(
+            "[net]\nchannels=1\n[convolutional]\nfilters=6\nsize=1\nactivation={name}\n{HEAD6}"
+        );
+        let (w, b): (Vec<f32>, Vec<f32>) = (
+            (0..6).map(|k| 0.5 + k as f32 * 0.3).collect(),
+            (0..6).map(|k| k as f32 * 0.1 - 0.2).collect(),
+        );
+        let mut values = b.clone();
+        values.extend(&w);
+        let out = run_with_weights(&text, values, &input);
+        for k in 0..6 {
+            for (i, &x) in input.iter().enumerate() {
+                let want = f(w[k] * x + b[k]);
+                let got = out[k * 1024 + i];
+                assert!(
+                    (got - want).abs() <= 1e-4 * want.abs().max(1.0),
+                    "{name} filter {k} x={x}: {got} vs {want}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn batch_norm_and_shortcut_match_darknet_formulas() {
+    // conv A (bn, linear) → conv B (linear) → shortcut from A → head.
+    let text = format!(
+        "[net]\nchannels=1\n[convolutional]\nbatch_normalize=1\nfilters=6\nsize=1\nactivation=linear\n[convolutional]\nfilters=6\nsize=1\nactivation=linear\n[shortcut]\nfrom=-2\nactivation=linear\n{HEAD6}"
+    );
+    let input: Vec<f32> = (0..32 * 32).map(|i| (i % 17) as f32 / 17.0).collect();
+    let (beta, gamma, mean, var): (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) = (
+        (0..6).map(|k| 0.1 * k as f32).collect(),
+        (0..6).map(|k| 1.0 + 0.2 * k as f32).collect(),
+        (0..6).map(|k| 0.05 * k as f32).collect(),
+        (0..6).map(|k| 0.5 + 0.25 * k as f32).collect(),
+    );
+    let wa: Vec<f32> = (0..6).map(|k| 1.0 - 0.1 * k as f32).collect();
+    // B: 6x6 1x1 kernel, bias.
+    let wb: Vec<f32> = (0..36)
+        .map(|i| ((i * 7) % 11) as f32 / 11.0 - 0.5)
+        .collect();
+    let bb: Vec<f32> = (0..6).map(|k| 0.01 * k as f32).collect();
+    let mut values = Vec::new();
+    for v in [&beta, &gamma, &mean, &var, &wa, &bb, &wb] {
+        values.extend(v.iter());
+    }
+    let out = run_with_weights(&text, values, &input);
+    for (i, &x) in input.iter().enumerate() {
+        let a: Vec<f32> = (0..6)
+            .map(|k| gamma[k] * (wa[k] * x - mean[k]) / (var[k] + 1e-6).sqrt() + beta[k])
+            .collect();
+        for o in 0..6 {
+            let bsum: f32 = bb[o] + (0..6).map(|c| wb[o * 6 + c] * a[c]).sum::<f32>();
+            let want = bsum + a[o];
+            let got = out[o * 1024 + i];
+            assert!(
+                (got - want).abs() < 1e-4,
+                "channel {o} x={x}: {got} vs {want}"
+            );
+        }
+    }
+}

@@ -12,6 +12,14 @@ use deepoffload_detect::{init_runtime, ImportedModel, ModelOverrides};
 use std::process::ExitCode;
 
 impl ModelArgs {
+    /// Applies a positional model name (`models export yolov4-tiny ...`).
+    pub fn named(mut self, name: Option<String>) -> Self {
+        if let Some(name) = name {
+            self.model = name;
+        }
+        self
+    }
+
     pub fn overrides(&self) -> ModelOverrides {
         ModelOverrides {
             cfg: self.cfg.clone(),

@@ -17,13 +17,14 @@ pub fn run(command: ModelsCommand) -> Result<ExitCode> {
         ModelsCommand::List { json } => list(&store, json),
         ModelsCommand::Fetch { models, all } => fetch(&store, &models, all),
         ModelsCommand::Verify { models, json } => verify(&store, &models, json),
-        ModelsCommand::Info { model, json } => info(&store, &model, json),
+        ModelsCommand::Info { name, model, json } => info(&store, &model.named(name), json),
         ModelsCommand::Export {
+            name,
             model,
             onnx,
             check,
             runtime,
-        } => export(&store, &model, &onnx, check, &runtime),
+        } => export(&store, &model.named(name), &onnx, check, &runtime),
     }
 }
 
