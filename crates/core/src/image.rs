@@ -85,11 +85,83 @@ impl<'a> RgbImageRef<'a> {
         self.height
     }
 
+    /// Bytes per row (at least `3 × width`).
+    pub fn stride(&self) -> usize {
+        self.stride
+    }
+
+    /// The underlying bytes, `stride` per row.
+    pub fn data(&self) -> &'a [u8] {
+        self.data
+    }
+
     /// One row of `3 × width` bytes.
     #[inline]
     pub fn row(&self, y: usize) -> &'a [u8] {
         let start = y * self.stride;
         &self.data[start..start + self.width as usize * 3]
+    }
+}
+
+/// An owned, tightly packed RGB8 image: what video sources produce and detectors consume.
+/// Always at least 1×1 (the constructors check), so a view of it is always valid.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RgbBuffer {
+    width: u32,
+    height: u32,
+    data: Vec<u8>,
+}
+
+impl RgbBuffer {
+    /// A black image.
+    pub fn new(width: u32, height: u32) -> Result<Self, ImageError> {
+        Self::from_raw(width, height, vec![0; width as usize * height as usize * 3])
+    }
+
+    /// Wraps packed RGB bytes (`3 × width × height`, row-major).
+    pub fn from_raw(width: u32, height: u32, data: Vec<u8>) -> Result<Self, ImageError> {
+        RgbImageRef::new(width, height, &data)?;
+        Ok(Self {
+            width,
+            height,
+            data,
+        })
+    }
+
+    pub fn width(&self) -> u32 {
+        self.width
+    }
+
+    pub fn height(&self) -> u32 {
+        self.height
+    }
+
+    pub fn data(&self) -> &[u8] {
+        &self.data
+    }
+
+    pub fn data_mut(&mut self) -> &mut [u8] {
+        &mut self.data
+    }
+
+    pub fn into_raw(self) -> Vec<u8> {
+        self.data
+    }
+
+    /// Borrows the pixels.
+    pub fn view(&self) -> RgbImageRef<'_> {
+        RgbImageRef {
+            width: self.width,
+            height: self.height,
+            stride: self.width as usize * 3,
+            data: &self.data,
+        }
+    }
+}
+
+impl fmt::Debug for RgbBuffer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RgbBuffer({}x{})", self.width, self.height)
     }
 }
 

@@ -9,5 +9,5 @@ mod image;
 mod stats;
 
 pub use detection::{BBox, Detection};
-pub use image::{ImageError, RgbImageRef};
+pub use image::{ImageError, RgbBuffer, RgbImageRef};
 pub use stats::{quantile, Summary};
