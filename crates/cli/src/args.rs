@@ -31,9 +31,94 @@ pub enum Command {
     /// List, fetch, verify, inspect and export the models.
     #[command(subcommand)]
     Models(ModelsCommand),
+    /// Read video files, sample frames, encode H.264 at a target bit rate.
+    #[command(subcommand)]
+    Video(VideoCommand),
     /// Measure speed and print it beside the reference numbers.
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+/// How video files are read.
+#[derive(Debug, Clone, Args)]
+pub struct VideoInputArgs {
+    /// A video file (MP4, Y4M, or anything ffmpeg reads) or a directory of images.
+    #[arg(value_name = "FILE|DIR")]
+    pub input: PathBuf,
+    /// Decode through ffmpeg even when a native reader exists.
+    #[arg(long)]
+    pub force_ffmpeg: bool,
+    /// The ffmpeg binary (default: $DEEPOFFLOAD_FFMPEG, ffmpeg on PATH, else the pinned build).
+    #[arg(long, value_name = "FILE")]
+    pub ffmpeg: Option<PathBuf>,
+    /// Frame rate of an image directory.
+    #[arg(long, default_value_t = 10.0, value_name = "FPS")]
+    pub image_fps: f64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VideoCommand {
+    /// Container, codec, size, frame rate, frame count, duration and which decoder is used.
+    Info {
+        #[command(flatten)]
+        input: VideoInputArgs,
+        /// Also decode every frame, counting frames and checking timestamps.
+        #[arg(long)]
+        decode: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Sample, scale and H.264-encode a video as a phone would before sending it; report the
+    /// bit rate reached, skipped frames, PSNR and speed.
+    Encode(VideoEncodeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VideoEncodeArgs {
+    #[command(flatten)]
+    pub input: VideoInputArgs,
+    /// Scale frames to WIDTHxHEIGHT (even numbers; default: the source size).
+    #[arg(long, value_parser = parse_resolution_arg, value_name = "WxH")]
+    pub size: Option<(u32, u32)>,
+    /// Analysed frames per second (sampled from the source; default: the source rate).
+    #[arg(long, value_name = "FPS")]
+    pub fps: Option<f64>,
+    /// Target bit rate, e.g. 250k, 1M.
+    #[arg(long, value_parser = parse_bitrate_arg, default_value = "500k", value_name = "RATE")]
+    pub bitrate: u64,
+    /// Rate control: cbr (exact rate, filler-padded), bitrate (capped VBR), quality, buffer,
+    /// timestamp, off.
+    #[arg(long, default_value = "cbr", value_name = "MODE")]
+    pub rc: deepoffload_video::RateControl,
+    /// A key frame every N frames (0 = only the first).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub keyint: u32,
+    /// Never drop frames to hold the rate.
+    #[arg(long)]
+    pub no_skip: bool,
+    /// Skip the PSNR measurement (it decodes every frame again).
+    #[arg(long)]
+    pub no_psnr: bool,
+    /// Stop after this many analysed frames.
+    #[arg(long, value_name = "N")]
+    pub max_frames: Option<u64>,
+    /// Write the H.264 stream (Annex B) here.
+    #[arg(long, value_name = "FILE.h264")]
+    pub out: Option<PathBuf>,
+    /// Write one CSV row per analysed frame here (index, pts, kind, bytes, PSNR, encode time).
+    #[arg(long, value_name = "FILE.csv")]
+    pub per_frame: Option<PathBuf>,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_resolution_arg(s: &str) -> Result<(u32, u32), String> {
+    deepoffload_core::parse_resolution(s)
+}
+
+fn parse_bitrate_arg(s: &str) -> Result<u64, String> {
+    deepoffload_core::parse_bitrate(s)
 }
 
 /// Which model, at which input size, from which files.
@@ -100,8 +185,8 @@ pub enum ModelsCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Fetch and verify model files and the ONNX Runtime library (default: yolov3-tiny,
-    /// yolov4-tiny and the runtime).
+    /// Fetch and verify model files, the ONNX Runtime library and (unless one is on PATH)
+    /// ffmpeg (default models: yolov3-tiny and yolov4-tiny).
     Fetch {
         /// Models to fetch.
         models: Vec<String>,
@@ -146,6 +231,8 @@ pub enum ModelsCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
+    /// H.264 encode and decode ms/frame at several sizes (real frames from a video).
+    Video(BenchVideoArgs),
     /// Forward pass and whole detect step per model × size × threads, beside
     /// ../shared/reference/anchors.md and (with --python) ONNX Runtime's Python API.
     Detect(BenchDetectArgs),
@@ -184,4 +271,22 @@ pub struct BenchDetectArgs {
     /// Load this libonnxruntime.so instead of the pinned one.
     #[arg(long, value_name = "FILE")]
     pub ort_lib: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchVideoArgs {
+    /// Frame sizes to measure.
+    #[arg(long, value_delimiter = ',', value_parser = parse_resolution_arg, default_value = "320x240,640x480,1280x720")]
+    pub sizes: Vec<(u32, u32)>,
+    /// Target bit rate per size (same order; default 250k, 1M, 2.5M).
+    #[arg(long, value_delimiter = ',', value_parser = parse_bitrate_arg, default_value = "250k,1M,2.5M")]
+    pub bitrates: Vec<u64>,
+    /// Frames per size.
+    #[arg(long, default_value_t = 100)]
+    pub frames: usize,
+    /// Source video (default: ../shared/videos/vtest.mp4).
+    #[arg(long, value_name = "FILE")]
+    pub video: Option<PathBuf>,
+    #[arg(long)]
+    pub json: bool,
 }

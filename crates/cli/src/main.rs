@@ -29,7 +29,9 @@ fn run(cli: args::Cli) -> Result<ExitCode> {
     match cli.command {
         args::Command::Detect(a) => cmd::detect::run(a),
         args::Command::Models(c) => cmd::models::run(c),
+        args::Command::Video(c) => cmd::video::run(c),
         args::Command::Bench(args::BenchCommand::Detect(a)) => cmd::bench::run(a),
+        args::Command::Bench(args::BenchCommand::Video(a)) => cmd::video::bench(a),
     }
 }
 

@@ -7,7 +7,9 @@
 mod detection;
 mod image;
 mod stats;
+mod units;
 
 pub use detection::{BBox, Detection};
 pub use image::{ImageError, RgbBuffer, RgbImageRef};
 pub use stats::{quantile, Summary};
+pub use units::{format_bitrate, parse_bitrate, parse_resolution};

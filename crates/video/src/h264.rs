@@ -51,6 +51,19 @@ impl RateControl {
     }
 }
 
+impl std::fmt::Display for RateControl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RateControl::Cbr => "cbr",
+            RateControl::Bitrate => "bitrate",
+            RateControl::Quality => "quality",
+            RateControl::Buffer => "buffer",
+            RateControl::Timestamp => "timestamp",
+            RateControl::Off => "off",
+        })
+    }
+}
+
 impl std::str::FromStr for RateControl {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod detect;
 pub mod models;
+pub mod video;
 
 use crate::args::{ModelArgs, RuntimeArgs};
 use anyhow::{bail, Result};

@@ -7,6 +7,7 @@ use deepoffload_assets::{Asset, CopyState, Request, Store};
 use deepoffload_detect::catalogue::{find_model, ModelSpec, Role, MODELS, ONNXRUNTIME_LIB};
 use deepoffload_detect::darknet::{LayerKind, Network};
 use deepoffload_detect::OrtModel;
+use deepoffload_video::source::{find_ffmpeg, FFMPEG};
 use serde::Serialize;
 use std::path::Path;
 use std::process::ExitCode;
@@ -118,6 +119,14 @@ fn fetch(store: &Store, names: &[String], all: bool) -> Result<ExitCode> {
             }
         }
     }
+    // Video readers need ffmpeg for files openh264 cannot decode: the one on PATH, else ours.
+    match find_ffmpeg(store, None) {
+        Ok(path) => println!("{:<40} {:<8} {}", "ffmpeg", "tool", path.display()),
+        Err(e) => {
+            failed += 1;
+            eprintln!("error: {e}");
+        }
+    }
     Ok(super::exit_code(failed == 0))
 }
 
@@ -137,7 +146,7 @@ fn verify(store: &Store, names: &[String], json: bool) -> Result<ExitCode> {
     };
     let mut assets: Vec<&Asset> = models.iter().flat_map(|m| m.assets()).collect();
     if names.is_empty() {
-        assets.push(&ONNXRUNTIME_LIB);
+        assets.extend([&ONNXRUNTIME_LIB, &FFMPEG]);
     }
     let mut rows = Vec::new();
     let mut corrupt = 0;

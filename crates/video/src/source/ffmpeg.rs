@@ -208,11 +208,17 @@ pub struct FfmpegSource {
 }
 
 impl FfmpegSource {
-    /// Treats ending before `frames` frames as damage (for containers whose sample count we
-    /// know exactly; ffmpeg itself quietly stops at the cut).
-    pub fn expect_frames(mut self, frames: u64) -> Self {
-        self.expected_frames = Some(frames);
-        self.info.frames = Some(frames);
+    /// Adopts what our own container probe knows (exact frame count, reordering, bit rate),
+    /// keeping ffmpeg's decoded size; ending before that frame count is then reported as
+    /// damage (ffmpeg itself quietly stops at a cut).
+    pub fn with_probe(mut self, probe: VideoInfo) -> Self {
+        self.expected_frames = probe.frames;
+        self.info = VideoInfo {
+            width: self.info.width,
+            height: self.info.height,
+            decoder: self.info.decoder.clone(),
+            ..probe
+        };
         self
     }
 

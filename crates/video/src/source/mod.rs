@@ -124,7 +124,7 @@ pub fn open(
     if ext == "y4m" && !options.force_ffmpeg {
         return Ok(Box::new(Y4mSource::open(path)?));
     }
-    let mut expected_frames = None;
+    let mut probed = None;
     if matches!(ext.as_str(), "mp4" | "m4v" | "mov") {
         let probe = probe_mp4(path)?;
         if probe.native_ok() && !options.force_ffmpeg {
@@ -135,12 +135,12 @@ pub fn open(
             path.display(),
             probe.why_not_native().unwrap_or("ffmpeg requested")
         );
-        expected_frames = probe.info.frames;
+        probed = Some(probe.info);
     }
     let ffmpeg = find_ffmpeg(store, options.ffmpeg.as_deref())?;
     let source = FfmpegSource::open(path, &ffmpeg)?;
-    Ok(Box::new(match expected_frames {
-        Some(n) => source.expect_frames(n),
+    Ok(Box::new(match probed {
+        Some(info) => source.with_probe(info),
         None => source,
     }))
 }
