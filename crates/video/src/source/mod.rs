@@ -100,6 +100,17 @@ impl Default for OpenOptions {
     }
 }
 
+/// Opens a file and reads its length, with errors that name it.
+pub(crate) fn open_file(path: &Path) -> Result<(std::fs::File, u64), VideoError> {
+    let err = |source| VideoError::Open {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(err)?;
+    let len = file.metadata().map_err(err)?.len();
+    Ok((file, len))
+}
+
 fn extension(path: &Path) -> String {
     path.extension()
         .and_then(|e| e.to_str())

@@ -70,17 +70,7 @@ fn profile_name(idc: u8, constrained: bool) -> &'static str {
 }
 
 fn read_header(path: &Path) -> Result<::mp4::Mp4Reader<BufReader<File>>, VideoError> {
-    let file = File::open(path).map_err(|source| VideoError::Open {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let size = file
-        .metadata()
-        .map_err(|source| VideoError::Open {
-            path: path.to_path_buf(),
-            source,
-        })?
-        .len();
+    let (file, size) = super::open_file(path)?;
     // The `mp4` crate trusts box sizes and counts in places; a damaged file must give an
     // error, not take the process down, so a panic inside it is turned into one.
     let reader = BufReader::new(file);
@@ -100,17 +90,7 @@ fn read_header(path: &Path) -> Result<::mp4::Mp4Reader<BufReader<File>>, VideoEr
 /// size with the whole file's, so a file cut inside its last box (often `moov`) would pass.
 fn check_top_level_boxes(path: &Path) -> Result<(), VideoError> {
     use std::io::{Read, Seek, SeekFrom};
-    let mut file = File::open(path).map_err(|source| VideoError::Open {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let len = file
-        .metadata()
-        .map_err(|source| VideoError::Open {
-            path: path.to_path_buf(),
-            source,
-        })?
-        .len();
+    let (mut file, len) = super::open_file(path)?;
     let mut at = 0u64;
     while at < len {
         let mut header = [0u8; 16];

@@ -44,11 +44,7 @@ fn format_error(path: &Path, message: impl std::fmt::Display) -> VideoError {
 
 impl Y4mSource {
     pub fn open(path: &Path) -> Result<Self, VideoError> {
-        let file = File::open(path).map_err(|source| VideoError::Open {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let file_len = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let (file, file_len) = super::open_file(path)?;
         let pos = Arc::new(AtomicU64::new(0));
         let reader = Counting {
             inner: BufReader::new(file),
