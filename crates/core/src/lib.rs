@@ -4,12 +4,14 @@
 //! the wire and scored by the profiler is one and the same value. This crate must stay free of
 //! heavy dependencies (no runtimes, codecs, sockets or files): only plain data and pure functions.
 
+mod config;
 mod detection;
 mod image;
 mod stats;
 mod units;
 
+pub use config::{Config, LatencyBreakdown, Placement};
 pub use detection::{BBox, Detection};
 pub use image::{ImageError, RgbBuffer, RgbImageRef};
 pub use stats::{quantile, Summary};
-pub use units::{format_bitrate, parse_bitrate, parse_resolution};
+pub use units::{format_bitrate, parse_bitrate, parse_duration, parse_fraction, parse_resolution};

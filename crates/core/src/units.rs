@@ -43,6 +43,43 @@ pub fn format_bitrate(bps: f64) -> String {
     )
 }
 
+/// Parses a duration: a number with a unit `us`, `ms`, `s` or `min` (`25ms`, `0.5s`).
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let t = text.trim().to_ascii_lowercase();
+    let (number, scale) = [
+        ("us", 1e-6),
+        ("µs", 1e-6),
+        ("ms", 1e-3),
+        ("min", 60.0),
+        ("s", 1.0),
+    ]
+    .iter()
+    .find_map(|(suffix, scale)| t.strip_suffix(suffix).map(|n| (n, *scale)))
+    .ok_or_else(|| format!("`{text}` needs a unit (examples: 25ms, 0.5s, 100us)"))?;
+    let value: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration (examples: 25ms, 0.5s)"))?;
+    if !(value.is_finite() && value >= 0.0) {
+        return Err(format!("`{text}`: a duration cannot be negative"));
+    }
+    Ok(std::time::Duration::from_secs_f64(value * scale))
+}
+
+/// Parses a probability: `1%` or `0.01`.
+pub fn parse_fraction(text: &str) -> Result<f64, String> {
+    let t = text.trim();
+    let value = match t.strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().map(|v| v / 100.0),
+        None => t.parse::<f64>(),
+    }
+    .map_err(|_| format!("`{text}` is not a fraction (examples: 1%, 0.01)"))?;
+    if !(0.0..=1.0).contains(&value) {
+        return Err(format!("`{text}` must be between 0 and 100%"));
+    }
+    Ok(value)
+}
+
 /// Parses `WIDTHxHEIGHT` (also `W×H`, `W*H`), both positive.
 pub fn parse_resolution(text: &str) -> Result<(u32, u32), String> {
     let t = text.trim().to_ascii_lowercase().replace(['×', '*'], "x");
@@ -84,6 +121,19 @@ mod tests {
         assert_eq!(format_bitrate(247_630.0), "247.6 kbit/s");
         assert_eq!(format_bitrate(2_476_000.0), "2.48 Mbit/s");
         assert_eq!(format_bitrate(500_000.0), "500 kbit/s");
+    }
+
+    #[test]
+    fn durations_and_fractions() {
+        use std::time::Duration;
+        assert_eq!(parse_duration("25ms"), Ok(Duration::from_millis(25)));
+        assert_eq!(parse_duration("0.5s"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("100us"), Ok(Duration::from_micros(100)));
+        assert_eq!(parse_duration("2min"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("25").is_err() && parse_duration("-1ms").is_err());
+        assert_eq!(parse_fraction("1%"), Ok(0.01));
+        assert_eq!(parse_fraction("0.25"), Ok(0.25));
+        assert!(parse_fraction("150%").is_err());
     }
 
     #[test]
