@@ -48,6 +48,9 @@ pub struct DetectorInfo {
     pub input_height: usize,
     pub engine: String,
     pub threads: usize,
+    /// Names of the classes the model predicts (index = class id).
+    #[serde(skip)]
+    pub class_names: Vec<String>,
 }
 
 /// Anything that finds objects in an image. The device runtime, the edge server and the
@@ -57,6 +60,15 @@ pub trait Detector: Send {
 
     /// Detects objects in one image; boxes are in the image's pixels.
     fn detect(&mut self, image: RgbImageRef<'_>) -> Result<DetectOutput, DetectError>;
+
+    /// Detects objects in several images at once (an edge server batching frames of several
+    /// clients). Engines without batching run them one by one.
+    fn detect_batch(
+        &mut self,
+        images: &[RgbImageRef<'_>],
+    ) -> Result<Vec<DetectOutput>, DetectError> {
+        images.iter().map(|image| self.detect(*image)).collect()
+    }
 }
 
 /// Settings of a [`YoloDetector`].
@@ -86,8 +98,8 @@ pub struct YoloDetector {
     options: DetectorOptions,
     info: DetectorInfo,
     preprocessor: Preprocessor,
+    /// Input tensor, `[N, 3, h, w]` for the last batch.
     tensor: Vec<f32>,
-    candidates: Vec<Candidate>,
 }
 
 impl YoloDetector {
@@ -107,10 +119,10 @@ impl YoloDetector {
                 input_height: h,
                 engine: format!("onnxruntime {}", crate::catalogue::ONNXRUNTIME_VERSION),
                 threads: options.threads,
+                class_names: model.class_names.clone(),
             },
             preprocessor: Preprocessor::default(),
             tensor: vec![0.0; 3 * w * h],
-            candidates: Vec::new(),
         })
     }
 
@@ -123,7 +135,7 @@ impl YoloDetector {
 
     /// The input tensor of the last `detect` call.
     pub fn last_input(&self) -> &[f32] {
-        &self.tensor
+        &self.tensor[..3 * self.info.input_width * self.info.input_height]
     }
 }
 
@@ -133,35 +145,61 @@ impl Detector for YoloDetector {
     }
 
     fn detect(&mut self, image: RgbImageRef<'_>) -> Result<DetectOutput, DetectError> {
+        let mut outputs = self.detect_batch(&[image])?;
+        Ok(outputs.pop().expect("one output per image"))
+    }
+
+    /// One forward pass over all images (the graph's batch dimension is free). Stage times are
+    /// the batch's, shared by every image in it.
+    fn detect_batch(
+        &mut self,
+        images: &[RgbImageRef<'_>],
+    ) -> Result<Vec<DetectOutput>, DetectError> {
+        let n = images.len();
+        if n == 0 {
+            return Ok(Vec::new());
+        }
         let (w, h) = (self.info.input_width, self.info.input_height);
+        let plane = 3 * w * h;
+        self.tensor.resize(n * plane, 0.0);
         let t0 = Instant::now();
-        let transform = self
-            .preprocessor
-            .run(image, w, h, self.options.resize, &mut self.tensor);
+        let mut transforms = Vec::with_capacity(n);
+        for (image, tensor) in images.iter().zip(self.tensor.chunks_exact_mut(plane)) {
+            transforms.push(
+                self.preprocessor
+                    .run(*image, w, h, self.options.resize, tensor),
+            );
+        }
         let t1 = Instant::now();
         let confidence = self.options.thresholds.confidence;
         let heads = &self.heads;
-        let candidates = &mut self.candidates;
-        candidates.clear();
+        let mut per_image: Vec<Vec<Candidate>> = vec![Vec::new(); n];
         let mut decode_time = Duration::ZERO;
-        self.model.run(&self.tensor, [1, 3, h, w], |outputs| {
+        self.model.run(&self.tensor, [n, 3, h, w], |outputs| {
             let start = Instant::now();
             for (head, raw) in heads.iter().zip(outputs) {
-                decode_head(head, raw, w, h, &transform, confidence, candidates);
+                let per = raw.len() / n;
+                for (k, candidates) in per_image.iter_mut().enumerate() {
+                    let slice = &raw[k * per..(k + 1) * per];
+                    decode_head(head, slice, w, h, &transforms[k], confidence, candidates);
+                }
             }
             decode_time = start.elapsed();
         })?;
         let t2 = Instant::now();
-        let kept = nms(std::mem::take(candidates), self.options.thresholds.nms_iou);
-        let detections = to_detections(kept, &self.class_names);
+        let detections: Vec<_> = per_image
+            .into_iter()
+            .map(|c| to_detections(nms(c, self.options.thresholds.nms_iou), &self.class_names))
+            .collect();
         let t3 = Instant::now();
-        Ok(DetectOutput {
-            detections,
-            times: StageTimes {
-                preprocess: t1 - t0,
-                inference: (t2 - t1).saturating_sub(decode_time),
-                postprocess: (t3 - t2) + decode_time,
-            },
-        })
+        let times = StageTimes {
+            preprocess: t1 - t0,
+            inference: (t2 - t1).saturating_sub(decode_time),
+            postprocess: (t3 - t2) + decode_time,
+        };
+        Ok(detections
+            .into_iter()
+            .map(|detections| DetectOutput { detections, times })
+            .collect())
     }
 }

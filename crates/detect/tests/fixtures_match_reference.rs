@@ -120,3 +120,31 @@ fn yolov4_tiny_416() {
 fn yolov4_tiny_608() {
     check("yolov4-tiny", 608);
 }
+
+#[test]
+fn a_batch_gives_the_same_detections_as_single_images() {
+    let shared = common::shared_dir();
+    let store = Store::from_env();
+    init_runtime(&store, None).expect("ONNX Runtime");
+    let imported =
+        ImportedModel::load(&store, "yolov4-tiny", Some(416), &ModelOverrides::default()).unwrap();
+    let mut detector = YoloDetector::new(&imported, DetectorOptions::default()).unwrap();
+    let images: Vec<_> = ["dog.png", "horses.png", "zidane.png"]
+        .iter()
+        .map(|n| common::load_rgb(&shared.join("fixtures/images").join(n)))
+        .collect();
+    let views: Vec<_> = images
+        .iter()
+        .map(|i| RgbImageRef::new(i.width(), i.height(), i.as_raw()).unwrap())
+        .collect();
+    let batch = detector.detect_batch(&views).unwrap();
+    assert_eq!(batch.len(), 3);
+    for (view, batched) in views.iter().zip(&batch) {
+        let single = detector.detect(*view).unwrap();
+        assert_eq!(single.detections.len(), batched.detections.len());
+        for (a, b) in single.detections.iter().zip(&batched.detections) {
+            assert_eq!(a.class_id, b.class_id);
+            assert!(a.bbox.iou(&b.bbox) > 0.999 && (a.score - b.score).abs() < 1e-4);
+        }
+    }
+}
