@@ -20,6 +20,9 @@ pub struct Cli {
     /// Only warnings and errors on stderr.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+    /// Log format on stderr: text, or json (one object per line, for log collectors).
+    #[arg(long, global = true, default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -34,6 +37,13 @@ pub enum Command {
     /// Read video files, sample frames, encode H.264 at a target bit rate.
     #[command(subcommand)]
     Video(VideoCommand),
+    /// Run the edge server: decode clients' frames and detect with the big model.
+    Serve(ServeArgs),
+    /// Analyse a video on the device, locally or by offloading frames to an edge server.
+    Run(RunArgs),
+    /// Relay TCP and UDP traffic through an emulated link (rate or Mahimahi trace, delay,
+    /// jitter, loss), so separate processes talk under the same conditions.
+    Link(LinkArgs),
     /// Measure speed and print it beside the reference numbers.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -124,9 +134,13 @@ fn parse_bitrate_arg(s: &str) -> Result<u64, String> {
 /// Which model, at which input size, from which files.
 #[derive(Debug, Clone, Args)]
 pub struct ModelArgs {
-    /// Model from the catalogue (see `deepoffload models list`).
-    #[arg(long, short = 'm', default_value = "yolov3-tiny")]
-    pub model: String,
+    /// Model from the catalogue (see `deepoffload models list`); default: yolov3-tiny, or
+    /// yolov4-tiny for `serve`.
+    #[arg(long, short = 'm')]
+    pub model: Option<String>,
+    /// The model used when none is named (set by each command, not a flag).
+    #[arg(skip = "yolov3-tiny")]
+    pub default_model: &'static str,
     /// Square network input in pixels, a multiple of 32 (default: the model's own).
     #[arg(long, short = 's')]
     pub size: Option<usize>,
@@ -289,4 +303,160 @@ pub struct BenchVideoArgs {
     pub video: Option<PathBuf>,
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
+    /// Where to listen: HOST:PORT or tcp://HOST:PORT for TCP, quic://HOST:PORT for QUIC
+    /// (repeatable).
+    #[arg(long, default_value = "0.0.0.0:7700", value_name = "ADDR")]
+    pub listen: Vec<String>,
+    /// Prometheus /metrics and /healthz over HTTP.
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<std::net::SocketAddr>,
+    /// Shared secret clients must present (also $DEEPOFFLOAD_TOKEN); none admits everyone.
+    #[arg(long, env = "DEEPOFFLOAD_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// QUIC certificate chain (PEM); default: a self-signed one.
+    #[arg(long, value_name = "FILE", requires = "key")]
+    pub cert: Option<PathBuf>,
+    /// QUIC private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    pub key: Option<PathBuf>,
+    /// Write the self-signed QUIC certificate here (give it to clients as --ca).
+    #[arg(long, value_name = "FILE")]
+    pub cert_out: Option<PathBuf>,
+    /// Most frames per detector call, across clients.
+    #[arg(long, default_value_t = 4)]
+    pub max_batch: usize,
+    /// How long a batch's first frame waits for company.
+    #[arg(long, default_value = "2ms", value_parser = parse_duration_arg)]
+    pub max_wait: std::time::Duration,
+    /// Decoded frames that may wait for the detector; beyond it the stalest are dropped.
+    #[arg(long, default_value_t = 32)]
+    pub queue: usize,
+    #[arg(long, default_value_t = 64)]
+    pub max_sessions: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The video to analyse (MP4, Y4M, anything ffmpeg reads, or a directory of images).
+    #[arg(long, value_name = "FILE|DIR")]
+    pub video: PathBuf,
+    /// Edge server HOST:PORT.
+    #[arg(long, value_name = "ADDR")]
+    pub server: Option<String>,
+    #[arg(long, default_value = "tcp", value_name = "tcp|quic")]
+    pub transport: deepoffload_net::Transport,
+    /// Shared secret (also $DEEPOFFLOAD_TOKEN).
+    #[arg(
+        long,
+        env = "DEEPOFFLOAD_TOKEN",
+        hide_env_values = true,
+        default_value = ""
+    )]
+    pub token: String,
+    /// PEM certificate to verify a QUIC server with.
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+    /// Where frames are analysed.
+    #[arg(long, default_value = "remote", value_name = "local|remote")]
+    pub placement: deepoffload_core::Placement,
+    /// The local model (and fallback).
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
+    /// Analysed frames per second (default: the source rate).
+    #[arg(long)]
+    pub fps: Option<f64>,
+    /// Scale frames to WxH before detection or encoding (default: the source size).
+    #[arg(long, value_parser = parse_resolution_arg, value_name = "WxH")]
+    pub resolution: Option<(u32, u32)>,
+    /// H.264 target bit rate when offloading.
+    #[arg(long, value_parser = parse_bitrate_arg, default_value = "1M")]
+    pub bitrate: u64,
+    #[arg(long, default_value = "cbr", value_name = "MODE")]
+    pub rc: deepoffload_video::RateControl,
+    /// stop-and-wait (one frame in flight, as in the study) or pipelined.
+    #[arg(long, default_value = "stop-and-wait", value_parser = ["stop-and-wait", "pipelined"])]
+    pub mode: String,
+    /// Frames in flight in pipelined mode.
+    #[arg(long, default_value_t = 4)]
+    pub inflight: usize,
+    /// live: frames appear at their timestamps (a busy pipeline misses some); fast: every
+    /// sampled frame, as fast as the pipeline goes.
+    #[arg(long, default_value = "live", value_name = "live|fast")]
+    pub pace: deepoffload_client::Pace,
+    /// Give up on a remote result after this long and analyse the frame locally.
+    #[arg(long, default_value = "1s", value_parser = parse_duration_arg)]
+    pub deadline: std::time::Duration,
+    /// Emulate a link between client and server, e.g. rate=20mbit,delay=25ms,jitter=5ms,loss=1%
+    /// or up=TRACE,down=TRACE,delay=40ms.
+    #[arg(long, value_name = "SPEC")]
+    pub link: Option<String>,
+    /// Stop after this many analysed frames.
+    #[arg(long)]
+    pub max_frames: Option<u64>,
+    /// Write the per-frame JSON lines here instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Write the summary as JSON here.
+    #[arg(long, value_name = "FILE")]
+    pub summary_json: Option<PathBuf>,
+    #[command(flatten)]
+    pub input: VideoReadArgs,
+}
+
+/// How `run` reads its video (the flags of `video` without the positional file).
+#[derive(Debug, Clone, Args)]
+pub struct VideoReadArgs {
+    /// Decode through ffmpeg even when a native reader exists.
+    #[arg(long)]
+    pub force_ffmpeg: bool,
+    /// The ffmpeg binary.
+    #[arg(long, value_name = "FILE")]
+    pub ffmpeg: Option<PathBuf>,
+    /// Frame rate of an image directory.
+    #[arg(long, default_value_t = 10.0, value_name = "FPS")]
+    pub image_fps: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct LinkArgs {
+    /// Where clients connect (TCP and UDP).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: std::net::SocketAddr,
+    /// The real server.
+    #[arg(long, value_name = "ADDR")]
+    pub to: String,
+    /// Uplink (client → server): a rate (20mbit) or a Mahimahi trace file.
+    #[arg(long, value_name = "RATE|TRACE")]
+    pub up: Option<String>,
+    /// Downlink (server → client): a rate or a trace file.
+    #[arg(long, value_name = "RATE|TRACE")]
+    pub down: Option<String>,
+    /// One-way delay added in each direction.
+    #[arg(long, default_value = "0ms")]
+    pub delay: String,
+    #[arg(long, default_value = "0ms")]
+    pub jitter: String,
+    /// Packet loss, e.g. 1%.
+    #[arg(long, default_value = "0%")]
+    pub loss: String,
+    /// Bottleneck buffer per direction, bytes (64k, 1M).
+    #[arg(long)]
+    pub queue: Option<String>,
+    /// Print traffic counters every this long.
+    #[arg(long, default_value = "5s", value_parser = parse_duration_arg)]
+    pub report_every: std::time::Duration,
+}
+
+fn parse_duration_arg(s: &str) -> Result<std::time::Duration, String> {
+    deepoffload_core::parse_duration(s)
 }

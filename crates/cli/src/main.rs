@@ -16,13 +16,25 @@ fn init_logging(cli: &args::Cli) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .without_time()
-        .init();
+        .with_target(false);
+    if cli.log_format == "json" {
+        builder.json().init();
+    } else {
+        builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .without_time()
+            .init();
+    }
+}
+
+/// The async runtime for the networked commands.
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
 
 fn run(cli: args::Cli) -> Result<ExitCode> {
@@ -30,6 +42,9 @@ fn run(cli: args::Cli) -> Result<ExitCode> {
         args::Command::Detect(a) => cmd::detect::run(a),
         args::Command::Models(c) => cmd::models::run(c),
         args::Command::Video(c) => cmd::video::run(c),
+        args::Command::Serve(a) => runtime()?.block_on(cmd::serve::run(a)),
+        args::Command::Run(a) => runtime()?.block_on(cmd::run::run(a)),
+        args::Command::Link(a) => runtime()?.block_on(cmd::link::run(a)),
         args::Command::Bench(args::BenchCommand::Detect(a)) => cmd::bench::run(a),
         args::Command::Bench(args::BenchCommand::Video(a)) => cmd::video::bench(a),
     }

@@ -55,7 +55,7 @@ impl Default for ServerOptions {
             identity: None,
             max_batch: 4,
             max_wait: Duration::from_millis(2),
-            queue_capacity: 8,
+            queue_capacity: 32,
             max_sessions: 64,
             server_name: "deepoffload-edge".into(),
         }
@@ -99,6 +99,27 @@ pub struct RunningServer {
 impl RunningServer {
     pub fn metrics(&self) -> &Metrics {
         &self.shared.metrics
+    }
+
+    /// Stops at once, as a crashed process would: sockets close without goodbyes and frames in
+    /// flight are lost. For failure experiments and tests.
+    pub async fn kill(mut self) {
+        for listener in &self.listeners {
+            listener.close();
+        }
+        for task in &self.accept_tasks {
+            task.abort();
+        }
+        self.sessions.lock().await.abort_all();
+        self.shared.queue.close();
+        if let Some(http) = self.http_task.take() {
+            http.abort();
+        }
+        if let Some(worker) = self.worker.take() {
+            let _ = tokio::task::spawn_blocking(move || worker.join()).await;
+        }
+        // Let the runtime drop the aborted tasks (and with them the sockets).
+        tokio::task::yield_now().await;
     }
 
     /// Graceful stop: no new clients, sessions are told goodbye after their frames in flight

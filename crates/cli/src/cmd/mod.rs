@@ -2,7 +2,10 @@
 
 pub mod bench;
 pub mod detect;
+pub mod link;
 pub mod models;
+pub mod run;
+pub mod serve;
 pub mod video;
 
 use crate::args::{ModelArgs, RuntimeArgs};
@@ -15,10 +18,15 @@ use std::process::ExitCode;
 impl ModelArgs {
     /// Applies a positional model name (`models export yolov4-tiny ...`).
     pub fn named(mut self, name: Option<String>) -> Self {
-        if let Some(name) = name {
+        if name.is_some() {
             self.model = name;
         }
         self
+    }
+
+    /// The chosen model, or the command's default.
+    pub fn name(&self) -> &str {
+        self.model.as_deref().unwrap_or(self.default_model)
     }
 
     pub fn overrides(&self) -> ModelOverrides {
@@ -32,23 +40,23 @@ impl ModelArgs {
     /// Imports the chosen model: from the catalogue (with file overrides), or entirely from
     /// the user's own files when the name is not in the catalogue.
     pub fn load(&self, store: &Store) -> Result<ImportedModel> {
-        if find_model(&self.model).is_ok() {
+        if find_model(self.name()).is_ok() {
             return Ok(ImportedModel::load(
                 store,
-                &self.model,
+                self.name(),
                 self.size,
                 &self.overrides(),
             )?);
         }
         match (&self.cfg, &self.weights, &self.names) {
             (Some(cfg), Some(weights), Some(names)) => Ok(ImportedModel::from_files(
-                &self.model,
+                self.name(),
                 cfg,
                 weights,
                 names,
                 self.size.unwrap_or(416),
             )?),
-            _ => bail!("{}", find_model(&self.model).err().unwrap_or_default()),
+            _ => bail!("{}", find_model(self.name()).err().unwrap_or_default()),
         }
     }
 }

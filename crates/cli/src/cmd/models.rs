@@ -201,7 +201,7 @@ struct LayerRow {
 
 fn info(store: &Store, model: &crate::args::ModelArgs, json: bool) -> Result<ExitCode> {
     // Only the cfg is needed for shapes.
-    let cfg = match (&model.cfg, find_model(&model.model)) {
+    let cfg = match (&model.cfg, find_model(model.name())) {
         (Some(path), _) => path.clone(),
         (None, Ok(spec)) => {
             store
@@ -217,7 +217,7 @@ fn info(store: &Store, model: &crate::args::ModelArgs, json: bool) -> Result<Exi
     let text = std::fs::read_to_string(&cfg).with_context(|| format!("{}", cfg.display()))?;
     let size = model
         .size
-        .or_else(|| find_model(&model.model).ok().map(|m| m.default_size));
+        .or_else(|| find_model(model.name()).ok().map(|m| m.default_size));
     let net = Network::parse(&text, &cfg.display().to_string(), size.map(|s| (s, s)))?;
     let rows: Vec<LayerRow> = net
         .layers

@@ -1,0 +1,190 @@
+//! `deepoffload run`: the device runtime on a video, with per-frame JSON lines, a live
+//! progress line and a final summary.
+
+use crate::args::RunArgs;
+use anyhow::{bail, Context, Result};
+use comfy_table::{presets, Table};
+use deepoffload_assets::Store;
+use deepoffload_client::{FrameRecord, Mode, Remote, RunOptions, RunSummary};
+use deepoffload_core::{format_bitrate, Placement};
+use deepoffload_detect::{DetectorOptions, YoloDetector};
+use deepoffload_net::link::LinkSpec;
+use deepoffload_net::ConnectOptions;
+use deepoffload_video::OpenOptions;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::Write;
+use std::net::ToSocketAddrs;
+use std::process::ExitCode;
+use std::time::Duration;
+
+pub async fn run(args: RunArgs) -> Result<ExitCode> {
+    let store = Store::from_env();
+    let model = super::prepare(&store, &args.model, &args.runtime)?;
+    let detector = YoloDetector::new(
+        &model,
+        DetectorOptions {
+            threads: args.runtime.threads,
+            ..DetectorOptions::default()
+        },
+    )?;
+    let source = deepoffload_video::open(
+        &args.video,
+        &store,
+        &OpenOptions {
+            image_fps: args.input.image_fps,
+            force_ffmpeg: args.input.force_ffmpeg,
+            ffmpeg: args.input.ffmpeg.clone(),
+        },
+    )?;
+    let link = args
+        .link
+        .as_deref()
+        .map(LinkSpec::parse)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    if link.is_some() && args.server.is_none() {
+        bail!("--link emulates the path to a server: give --server too");
+    }
+    let remote = match &args.server {
+        Some(server) => {
+            let addr = server
+                .to_socket_addrs()
+                .with_context(|| format!("--server {server}: not HOST:PORT"))?
+                .next()
+                .with_context(|| format!("--server {server}: resolves to no address"))?;
+            let options = ConnectOptions {
+                addr,
+                transport: args.transport,
+                token: args.token.clone(),
+                client_name: format!("deepoffload-run {}", env!("CARGO_PKG_VERSION")),
+                device_class: "this-machine".into(),
+                ca: args.ca.clone(),
+                timeout: Duration::from_secs(2),
+            };
+            Some(Remote::start(options, link).await?)
+        }
+        None if args.placement == Placement::Remote => {
+            bail!("--placement remote needs --server HOST:PORT (or use --placement local)")
+        }
+        None => None,
+    };
+    if let Some(link) = remote.as_ref().and_then(|r| r.link.as_ref()) {
+        tracing::info!("emulated link: {}", link.describe());
+    }
+    let options = RunOptions {
+        placement: args.placement,
+        fps: args.fps,
+        resolution: args.resolution,
+        bitrate_bps: u32::try_from(args.bitrate).context("--bitrate above 4 Gbit/s")?,
+        rate_control: args.rc,
+        keyframe_interval: 0,
+        mode: if args.mode == "pipelined" {
+            Mode::Pipelined {
+                inflight: args.inflight.max(1),
+            }
+        } else {
+            Mode::StopAndWait
+        },
+        pace: args.pace,
+        deadline: args.deadline,
+        max_frames: args.max_frames,
+    };
+    let mut out: Box<dyn Write + Send> = match &args.out {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        )),
+        None => Box::new(std::io::stdout()),
+    };
+    let bar = ProgressBar::new_spinner().with_style(
+        ProgressStyle::with_template("{spinner} {pos} frames {msg}").expect("template"),
+    );
+    let mut window: Vec<(f64, f64)> = Vec::new();
+    let mut write_error = None;
+    let summary = deepoffload_client::run(
+        source,
+        Box::new(detector),
+        remote.as_ref(),
+        &options,
+        |record: &FrameRecord| {
+            if write_error.is_none() {
+                if let Err(e) = serde_json::to_writer(&mut out, record)
+                    .map_err(std::io::Error::from)
+                    .and_then(|_| out.write_all(b"\n"))
+                {
+                    write_error = Some(e);
+                }
+            }
+            window.push((record.capture_s, record.latency.total_ms));
+            if window.len() > 20 {
+                window.remove(0);
+            }
+            let span = window.last().map(|l| l.0).unwrap_or(0.0)
+                - window.first().map(|f| f.0).unwrap_or(0.0);
+            let fps = if span > 0.0 {
+                (window.len() - 1) as f64 / span
+            } else {
+                0.0
+            };
+            let lat = window.iter().map(|w| w.1).sum::<f64>() / window.len() as f64;
+            bar.set_message(format!(
+                "| {} {}x{} {} | {fps:.1} fps | {lat:.0} ms{}",
+                record.placement,
+                record.config.width,
+                record.config.height,
+                record.config.model,
+                record
+                    .fallback
+                    .as_deref()
+                    .map(|f| format!(" | fallback: {f}"))
+                    .unwrap_or_default()
+            ));
+            bar.inc(1);
+        },
+    )
+    .await?;
+    bar.finish_and_clear();
+    out.flush()?;
+    if let Some(e) = write_error {
+        bail!("writing frame records: {e}");
+    }
+    if let Some(path) = &args.summary_json {
+        std::fs::write(path, serde_json::to_string_pretty(&summary)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    eprintln!("{}", summary_table(&summary));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn summary_table(s: &RunSummary) -> Table {
+    let mut t = Table::new();
+    t.load_preset(presets::NOTHING);
+    let opt = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.1}"));
+    let b = &s.mean_breakdown;
+    let rows = [
+        ("frames", format!("{} analysed ({} remote, {} local, {} fallbacks, {} skipped by the encoder)", s.frames, s.remote_frames, s.local_frames, s.fallbacks, s.skipped_frames)),
+        ("analysed fps", format!("{:.2} over {:.1} s", s.analysed_fps, s.wall_s)),
+        ("latency ms", format!(
+            "p50 {} · p95 {} · p99 {} · mean {}",
+            opt(s.latency_ms.map(|l| l.median)),
+            opt(s.p95_ms),
+            opt(s.p99_ms),
+            opt(s.latency_ms.map(|l| l.mean))
+        )),
+        ("mean breakdown ms", format!(
+            "wait {:.1} · resize {:.1} · encode {:.1} · network {:.1} · server decode {:.1} · queue {:.1} · inference {:.1} · other {:.1} · local {:.1} · post {:.1}",
+            b.wait_ms, b.resize_ms, b.encode_ms, b.network_ms, b.server_decode_ms, b.server_queue_ms, b.server_inference_ms, b.server_other_ms,
+            b.local_preprocess_ms + b.local_inference_ms + b.local_postprocess_ms, b.post_ms
+        )),
+        ("data", format!(
+            "up {} bytes ({}), down {} bytes",
+            s.bytes_up,
+            if s.wall_s > 0.0 { format_bitrate(s.bytes_up as f64 * 8.0 / s.wall_s) } else { "-".into() },
+            s.bytes_down
+        )),
+        ("reconnects", s.reconnects.to_string()),
+    ];
+    for (k, v) in rows {
+        t.add_row([k.to_string(), v]);
+    }
+    t
+}

@@ -1,0 +1,196 @@
+//! The camera: a thread that reads the video source, keeps the frames the sampler selects and
+//! hands them to the pipeline — as a live camera would (at their timestamps, the newest frame
+//! replacing one not yet taken) or as fast as the pipeline takes them (offline replay).
+
+use deepoffload_core::RgbBuffer;
+use deepoffload_video::{Sampler, VideoError, VideoSource};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, Notify};
+
+/// How frames reach the pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pace {
+    /// Frames appear at their timestamps; a busy pipeline misses frames (takes the newest).
+    #[default]
+    Live,
+    /// Every sampled frame is handed over as soon as the pipeline asks (offline replay; the
+    /// frame counts as captured when it is taken).
+    Fast,
+}
+
+impl std::str::FromStr for Pace {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "live" => Ok(Self::Live),
+            "fast" => Ok(Self::Fast),
+            _ => Err(format!("pace `{s}` must be live or fast")),
+        }
+    }
+}
+
+/// A frame the camera produced.
+#[derive(Debug)]
+pub struct Captured {
+    pub index: u64,
+    pub pts: Duration,
+    pub image: RgbBuffer,
+    /// When it became available (live) — the start of its end-to-end latency.
+    pub available_at: Instant,
+}
+
+enum Handoff {
+    Queue(mpsc::Receiver<Result<Captured, VideoError>>),
+    Latest {
+        slot: Arc<Mutex<LatestSlot>>,
+        notify: Arc<Notify>,
+    },
+}
+
+#[derive(Default)]
+struct LatestSlot {
+    frame: Option<Result<Captured, VideoError>>,
+    finished: bool,
+    /// Frames replaced before the pipeline took them.
+    missed: u64,
+}
+
+/// The running camera.
+pub struct Capture {
+    handoff: Handoff,
+}
+
+impl Capture {
+    /// Starts reading `source`, keeping frames at `fps` (all frames when `None`), stopping after
+    /// `max_frames` kept frames.
+    pub fn start(
+        mut source: Box<dyn VideoSource>,
+        fps: Option<f64>,
+        pace: Pace,
+        max_frames: Option<u64>,
+    ) -> Self {
+        let mut sampler = fps.map(Sampler::new);
+        let max = max_frames.unwrap_or(u64::MAX);
+        match pace {
+            Pace::Fast => {
+                let (tx, rx) = mpsc::channel(2);
+                std::thread::Builder::new()
+                    .name("capture".into())
+                    .spawn(move || {
+                        let mut kept = 0;
+                        while kept < max {
+                            match source.next_frame() {
+                                Ok(Some(frame)) => {
+                                    if sampler.as_mut().is_some_and(|s| !s.keep(frame.pts)) {
+                                        continue;
+                                    }
+                                    kept += 1;
+                                    let captured = Captured {
+                                        index: frame.index,
+                                        pts: frame.pts,
+                                        image: frame.image,
+                                        available_at: Instant::now(),
+                                    };
+                                    if tx.blocking_send(Ok(captured)).is_err() {
+                                        return;
+                                    }
+                                }
+                                Ok(None) => return,
+                                Err(e) => {
+                                    let _ = tx.blocking_send(Err(e));
+                                    return;
+                                }
+                            }
+                        }
+                    })
+                    .expect("spawn the capture thread");
+                Self {
+                    handoff: Handoff::Queue(rx),
+                }
+            }
+            Pace::Live => {
+                let slot = Arc::new(Mutex::new(LatestSlot::default()));
+                let notify = Arc::new(Notify::new());
+                let (s, n) = (slot.clone(), notify.clone());
+                std::thread::Builder::new()
+                    .name("capture".into())
+                    .spawn(move || {
+                        let start = Instant::now();
+                        let mut first_pts = None;
+                        let mut kept = 0;
+                        let publish = |item: Result<Captured, VideoError>| {
+                            let mut slot = s.lock().expect("capture slot");
+                            if matches!(slot.frame, Some(Ok(_))) && item.is_ok() {
+                                slot.missed += 1;
+                            }
+                            slot.frame = Some(item);
+                            drop(slot);
+                            n.notify_one();
+                        };
+                        while kept < max {
+                            match source.next_frame() {
+                                Ok(Some(frame)) => {
+                                    if sampler.as_mut().is_some_and(|s| !s.keep(frame.pts)) {
+                                        continue;
+                                    }
+                                    kept += 1;
+                                    let first = *first_pts.get_or_insert(frame.pts);
+                                    let due = start + frame.pts.saturating_sub(first);
+                                    if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                                        std::thread::sleep(wait);
+                                    }
+                                    publish(Ok(Captured {
+                                        index: frame.index,
+                                        pts: frame.pts,
+                                        image: frame.image,
+                                        available_at: Instant::now(),
+                                    }));
+                                }
+                                Ok(None) => break,
+                                Err(e) => {
+                                    publish(Err(e));
+                                    break;
+                                }
+                            }
+                        }
+                        s.lock().expect("capture slot").finished = true;
+                        n.notify_one();
+                    })
+                    .expect("spawn the capture thread");
+                Self {
+                    handoff: Handoff::Latest { slot, notify },
+                }
+            }
+        }
+    }
+
+    /// The next frame for the pipeline; `None` when the source is exhausted.
+    pub async fn next(&mut self) -> Option<Result<Captured, VideoError>> {
+        match &mut self.handoff {
+            Handoff::Queue(rx) => rx.recv().await,
+            Handoff::Latest { slot, notify } => loop {
+                let notified = notify.notified();
+                {
+                    let mut s = slot.lock().expect("capture slot");
+                    if let Some(item) = s.frame.take() {
+                        return Some(item);
+                    }
+                    if s.finished {
+                        return None;
+                    }
+                }
+                notified.await;
+            },
+        }
+    }
+
+    /// Frames a live camera produced that the pipeline was too busy to take.
+    pub fn missed(&self) -> u64 {
+        match &self.handoff {
+            Handoff::Queue(_) => 0,
+            Handoff::Latest { slot, .. } => slot.lock().expect("capture slot").missed,
+        }
+    }
+}

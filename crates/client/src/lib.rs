@@ -1,0 +1,472 @@
+//! The device runtime: analyses a video frame by frame, locally or on an edge server, and
+//! reports every frame with its detections and where its time went.
+//!
+//! Frames come from a [`Capture`] (live or offline pace), are scaled to the configured
+//! resolution, then either run through the local detector or are H.264-encoded and sent. In
+//! stop-and-wait mode one frame is in flight; pipelined mode keeps up to K frames in flight.
+//! A frame meant for the server is analysed locally when no session exists, the server refuses
+//! or drops it, or its result misses the deadline — so no analysed frame is ever lost.
+//! Latency breakdowns need no synchronised clocks: network time is the round trip minus the
+//! durations the server reports.
+
+mod capture;
+mod record;
+mod remote;
+
+pub use capture::{Capture, Captured, Pace};
+pub use record::{FrameRecord, RunSummary};
+pub use remote::{Remote, Session};
+
+use deepoffload_core::{BBox, Config, Detection, LatencyBreakdown, Placement, RgbBuffer};
+use deepoffload_detect::{DetectError, Detector};
+use deepoffload_net::proto::{envelope::Body, error::Code, Config as WireConfig, Envelope, Frame};
+use deepoffload_net::NetError;
+use deepoffload_video::{
+    EncoderSettings, FrameKind, H264Encoder, RateControl, Resizer, VideoError, VideoSource,
+};
+use futures::stream::{FuturesOrdered, StreamExt};
+use prost::Message;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How many frames may be in flight at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// One frame at a time: the next is taken when the previous result is back (the study).
+    StopAndWait,
+    /// Up to `inflight` frames sent before the first result returns.
+    Pipelined { inflight: usize },
+}
+
+/// Everything a run needs to know.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub placement: Placement,
+    /// Analysed frame rate (sampled from the source); `None` keeps every frame.
+    pub fps: Option<f64>,
+    /// Resolution frames are scaled to; `None` keeps the source size.
+    pub resolution: Option<(u32, u32)>,
+    pub bitrate_bps: u32,
+    pub rate_control: RateControl,
+    pub keyframe_interval: u32,
+    pub mode: Mode,
+    pub pace: Pace,
+    /// A remote result later than this after sending is abandoned and the frame runs locally.
+    pub deadline: Duration,
+    pub max_frames: Option<u64>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            placement: Placement::Local,
+            fps: None,
+            resolution: None,
+            bitrate_bps: 1_000_000,
+            rate_control: RateControl::Cbr,
+            keyframe_interval: 0,
+            mode: Mode::StopAndWait,
+            pace: Pace::Live,
+            deadline: Duration::from_secs(1),
+            max_frames: None,
+        }
+    }
+}
+
+/// Why a run stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error(transparent)]
+    Video(#[from] VideoError),
+    #[error(transparent)]
+    Detect(#[from] DetectError),
+    #[error(transparent)]
+    Net(#[from] NetError),
+    #[error("{0}")]
+    Usage(String),
+}
+
+type LocalDetector = Arc<Mutex<Box<dyn Detector>>>;
+
+/// A frame after the outcome of its analysis, before its record is written.
+struct Analysed {
+    record: FrameRecord,
+    /// Remote results update the detections repeated for skipped frames.
+    fresh_remote: bool,
+}
+
+type Pending = Pin<Box<dyn Future<Output = Analysed> + Send>>;
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// Maps boxes from the analysed (scaled) frame to the source frame.
+fn to_source(detections: Vec<Detection>, scale_x: f32, scale_y: f32) -> Vec<Detection> {
+    detections
+        .into_iter()
+        .map(|mut d| {
+            d.bbox = d.bbox.map(scale_x, scale_y, 0.0, 0.0);
+            d
+        })
+        .collect()
+}
+
+/// Runs the local detector on a frame (on a blocking thread) and fills in the local parts of
+/// the breakdown.
+async fn detect_locally(
+    detector: LocalDetector,
+    image: Arc<RgbBuffer>,
+    latency: &mut LatencyBreakdown,
+) -> Result<Vec<Detection>, ClientError> {
+    let output = tokio::task::spawn_blocking(move || {
+        let mut d = detector.lock().expect("local detector");
+        d.detect(image.view())
+    })
+    .await
+    .map_err(|e| ClientError::Usage(format!("local detector task failed: {e}")))??;
+    latency.local_preprocess_ms = ms(output.times.preprocess);
+    latency.local_inference_ms = ms(output.times.inference);
+    latency.local_postprocess_ms = ms(output.times.postprocess);
+    Ok(output.detections)
+}
+
+/// Runs a video through the runtime, handing every frame's record to `sink` in frame order.
+pub async fn run(
+    source: Box<dyn VideoSource>,
+    local: Box<dyn Detector>,
+    remote: Option<&Remote>,
+    options: &RunOptions,
+    mut sink: impl FnMut(&FrameRecord) + Send,
+) -> Result<RunSummary, ClientError> {
+    if options.placement == Placement::Remote && remote.is_none() {
+        return Err(ClientError::Usage(
+            "remote placement needs a server (--server ADDR)".into(),
+        ));
+    }
+    let info = source.info().clone();
+    let (width, height) = options
+        .resolution
+        .unwrap_or((info.width & !1, info.height & !1));
+    if width % 2 != 0 || height % 2 != 0 || width == 0 || height == 0 {
+        return Err(ClientError::Usage(format!(
+            "resolution {width}x{height}: H.264 needs positive even numbers"
+        )));
+    }
+    let fps = options
+        .fps
+        .map(|f| if info.fps > 0.0 { f.min(info.fps) } else { f });
+    let local_info = local.info().clone();
+    let local: LocalDetector = Arc::new(Mutex::new(local));
+    let inflight_limit = match (options.placement, options.mode) {
+        (Placement::Remote, Mode::Pipelined { inflight }) => inflight.max(1),
+        _ => 1,
+    };
+    let mut capture = Capture::start(source, fps, options.pace, options.max_frames);
+    let mut resizer = Resizer::new();
+    let mut encoder: Option<H264Encoder> = None;
+    let need_keyframe = Arc::new(AtomicBool::new(false));
+    let mut generation = 0u64;
+    let mut seq = 0u64;
+    let mut pending: FuturesOrdered<Pending> = FuturesOrdered::new();
+    let mut records: Vec<FrameRecord> = Vec::new();
+    let mut last_remote: Vec<Detection> = Vec::new();
+    let mut first_capture: Option<Instant> = None;
+    let run_start = Instant::now();
+    let base_config = |placement: Placement, model: &str, input: u32| Config {
+        placement,
+        model: model.to_string(),
+        input_size: input,
+        width,
+        height,
+        fps: fps.unwrap_or(info.fps),
+        bitrate_bps: if placement == Placement::Remote {
+            options.bitrate_bps as u64
+        } else {
+            0
+        },
+    };
+    let mut source_done = false;
+    loop {
+        // Keep the pipeline full.
+        while !source_done && pending.len() < inflight_limit {
+            let Some(item) = capture.next().await else {
+                source_done = true;
+                break;
+            };
+            let captured = item?;
+            let captured_at = match options.pace {
+                Pace::Live => captured.available_at,
+                Pace::Fast => Instant::now(),
+            };
+            first_capture.get_or_insert(captured_at);
+            let mut latency = LatencyBreakdown::default();
+            let t_resize = Instant::now();
+            latency.wait_ms = ms(t_resize - captured_at);
+            let scaled = Arc::new(resizer.resize(captured.image.view(), width, height)?);
+            latency.resize_ms = ms(t_resize.elapsed());
+            let (sx, sy) = (
+                captured.image.width() as f32 / width as f32,
+                captured.image.height() as f32 / height as f32,
+            );
+            let record = FrameRecord {
+                index: captured.index,
+                pts_s: captured.pts.as_secs_f64(),
+                capture_s: (captured_at - run_start).as_secs_f64(),
+                placement: options.placement,
+                config: base_config(
+                    Placement::Local,
+                    &local_info.model,
+                    local_info.input_width as u32,
+                ),
+                detections: Vec::new(),
+                latency,
+                fallback: None,
+                skipped: false,
+                bytes_up: 0,
+                bytes_down: 0,
+                server_batch: None,
+            };
+            let session = match options.placement {
+                Placement::Remote => remote.and_then(Remote::current),
+                Placement::Local => None,
+            };
+            let future: Pending = match session {
+                None => {
+                    let fallback = (options.placement == Placement::Remote)
+                        .then(|| "no session with the edge server".to_string());
+                    Box::pin(local_frame(
+                        local.clone(),
+                        scaled,
+                        record,
+                        captured_at,
+                        (sx, sy),
+                        fallback,
+                        Duration::ZERO,
+                    ))
+                }
+                Some(session) => {
+                    if session.generation != generation {
+                        // A new session has a fresh decoder: start with a key frame.
+                        generation = session.generation;
+                        seq = 0;
+                        need_keyframe.store(true, Ordering::SeqCst);
+                    }
+                    let enc = match &mut encoder {
+                        Some(e) => e,
+                        None => encoder.insert(H264Encoder::new(EncoderSettings {
+                            bitrate_bps: options.bitrate_bps,
+                            max_fps: fps.unwrap_or(info.fps).max(1.0) as f32,
+                            keyframe_interval: options.keyframe_interval,
+                            rate_control: options.rate_control,
+                            ..EncoderSettings::default()
+                        })?),
+                    };
+                    if need_keyframe.swap(false, Ordering::SeqCst) {
+                        enc.force_keyframe();
+                    }
+                    let t_encode = Instant::now();
+                    let encoded = enc.encode(scaled.view(), captured.pts)?;
+                    let mut record = record;
+                    record.latency.encode_ms = ms(t_encode.elapsed());
+                    let welcome = session.connection.welcome().clone();
+                    record.config =
+                        base_config(Placement::Remote, &welcome.model, welcome.input_size);
+                    if encoded.kind == FrameKind::Skipped {
+                        record.skipped = true;
+                        record.latency.total_ms = ms(captured_at.elapsed());
+                        record.latency.post_ms =
+                            record.latency.total_ms - record.latency.parts_ms();
+                        Box::pin(std::future::ready(Analysed {
+                            record,
+                            fresh_remote: false,
+                        }))
+                    } else {
+                        seq += 1;
+                        let frame = Frame {
+                            seq,
+                            frame_index: captured.index,
+                            capture_time_us: (captured_at - run_start).as_micros() as u64,
+                            config: Some(WireConfig {
+                                placement: "remote".into(),
+                                model: welcome.model.clone(),
+                                input_size: welcome.input_size,
+                                width,
+                                height,
+                                fps: record.config.fps,
+                                bitrate_bps: options.bitrate_bps as u64,
+                            }),
+                            h264: encoded.data,
+                            keyframe: matches!(encoded.kind, FrameKind::Idr | FrameKind::I),
+                        };
+                        Box::pin(remote_frame(
+                            session,
+                            frame,
+                            local.clone(),
+                            scaled,
+                            record,
+                            captured_at,
+                            (sx, sy),
+                            options.deadline,
+                            need_keyframe.clone(),
+                            local_info.clone(),
+                        ))
+                    }
+                }
+            };
+            pending.push_back(future);
+        }
+        let Some(mut analysed) = pending.next().await else {
+            break;
+        };
+        if analysed.record.skipped {
+            analysed.record.detections = last_remote.clone();
+        } else if analysed.fresh_remote {
+            last_remote = analysed.record.detections.clone();
+        }
+        sink(&analysed.record);
+        records.push(analysed.record);
+    }
+    let wall = match (first_capture, records.last()) {
+        (Some(first), Some(_)) => (Instant::now() - first).as_secs_f64(),
+        _ => 0.0,
+    };
+    let mut summary =
+        RunSummary::from_records(&records, wall, remote.map_or(0, Remote::reconnects));
+    if capture.missed() > 0 {
+        tracing::info!(
+            "{} frames arrived while the pipeline was busy and were not analysed",
+            capture.missed()
+        );
+    }
+    summary.reconnects = remote.map_or(0, Remote::reconnects);
+    Ok(summary)
+}
+
+/// A frame analysed on the device (by choice, or as a fallback after `spent` on the network).
+async fn local_frame(
+    detector: LocalDetector,
+    image: Arc<RgbBuffer>,
+    mut record: FrameRecord,
+    captured_at: Instant,
+    scale: (f32, f32),
+    fallback: Option<String>,
+    spent: Duration,
+) -> Analysed {
+    let info = detector.lock().expect("local detector").info().clone();
+    record.placement = Placement::Local;
+    record.config.placement = Placement::Local;
+    record.config.model = info.model.clone();
+    record.config.input_size = info.input_width as u32;
+    record.config.bitrate_bps = 0;
+    record.fallback = fallback;
+    record.latency.network_ms += ms(spent);
+    match detect_locally(detector, image, &mut record.latency).await {
+        Ok(detections) => record.detections = to_source(detections, scale.0, scale.1),
+        Err(e) => {
+            tracing::error!("frame {}: local detection failed: {e}", record.index);
+            record.fallback = Some(format!("local detection failed: {e}"));
+        }
+    }
+    record.latency.total_ms = ms(captured_at.elapsed());
+    record.latency.post_ms = (record.latency.total_ms - record.latency.parts_ms()).max(0.0);
+    Analysed {
+        record,
+        fresh_remote: false,
+    }
+}
+
+/// A frame sent to the server; falls back to local detection when the result does not come.
+#[allow(clippy::too_many_arguments)]
+async fn remote_frame(
+    session: Session,
+    frame: Frame,
+    detector: LocalDetector,
+    image: Arc<RgbBuffer>,
+    mut record: FrameRecord,
+    captured_at: Instant,
+    scale: (f32, f32),
+    deadline: Duration,
+    need_keyframe: Arc<AtomicBool>,
+    _local: deepoffload_detect::DetectorInfo,
+) -> Analysed {
+    record.bytes_up = Envelope {
+        body: Some(Body::Frame(frame.clone())),
+    }
+    .encoded_len() as u64
+        + 4;
+    let sent = Instant::now();
+    let outcome = tokio::time::timeout(deadline, session.connection.request(frame)).await;
+    let round_trip = sent.elapsed();
+    let reason = match outcome {
+        Ok(Ok(result)) => {
+            let received = Instant::now();
+            record.bytes_down = Envelope {
+                body: Some(Body::Result(result.clone())),
+            }
+            .encoded_len() as u64
+                + 4;
+            let t = result.times.unwrap_or_default();
+            let us = |v: u32| v as f64 / 1e3;
+            let server_total = us(t.total_us);
+            record.latency.server_decode_ms = us(t.decode_us);
+            record.latency.server_queue_ms = us(t.queue_us);
+            record.latency.server_inference_ms = us(t.inference_us);
+            record.latency.server_other_ms =
+                (server_total - us(t.decode_us) - us(t.queue_us) - us(t.inference_us)).max(0.0);
+            record.latency.network_ms = (ms(round_trip) - server_total).max(0.0);
+            record.server_batch = Some(t.batch_size);
+            let names = session.connection.welcome().class_names.clone();
+            record.detections = result
+                .detections
+                .into_iter()
+                .map(|d| Detection {
+                    class_id: d.class_id,
+                    class_name: names
+                        .get(d.class_id as usize)
+                        .cloned()
+                        .unwrap_or_else(|| format!("class{}", d.class_id)),
+                    score: d.score,
+                    objectness: d.objectness,
+                    bbox: BBox {
+                        x1: d.x1 * scale.0,
+                        y1: d.y1 * scale.1,
+                        x2: d.x2 * scale.0,
+                        y2: d.y2 * scale.1,
+                    },
+                })
+                .collect();
+            record.latency.total_ms = ms(captured_at.elapsed());
+            record.latency.post_ms = ms(received.elapsed());
+            // Rounding of the server's microseconds: the network part absorbs it.
+            let gap = record.latency.total_ms - record.latency.parts_ms();
+            record.latency.network_ms = (record.latency.network_ms + gap).max(0.0);
+            return Analysed {
+                record,
+                fresh_remote: true,
+            };
+        }
+        Ok(Err(NetError::Remote { code, message })) => {
+            if code == Code::DecodeFailed {
+                need_keyframe.store(true, Ordering::SeqCst);
+            }
+            format!("server: {message}")
+        }
+        Ok(Err(e)) => format!("network: {e}"),
+        Err(_) => format!("no result within the {deadline:?} deadline"),
+    };
+    local_frame(
+        detector,
+        image,
+        record,
+        captured_at,
+        scale,
+        Some(reason),
+        round_trip,
+    )
+    .await
+}

@@ -1,0 +1,126 @@
+//! What the runtime reports: one record per analysed frame, and a summary of the run.
+
+use deepoffload_core::{Config, Detection, LatencyBreakdown, Placement, Summary as Stats};
+use serde::Serialize;
+
+/// One analysed frame (a JSON line of `deepoffload run`).
+#[derive(Debug, Clone, Serialize)]
+pub struct FrameRecord {
+    /// Index of the frame in the source.
+    pub index: u64,
+    /// Its timestamp in the source, seconds.
+    pub pts_s: f64,
+    /// When it was captured, seconds since the run started (client clock).
+    pub capture_s: f64,
+    /// Where it was actually analysed.
+    pub placement: Placement,
+    /// The configuration in force.
+    pub config: Config,
+    /// Boxes in the source frame's pixels.
+    pub detections: Vec<Detection>,
+    pub latency: LatencyBreakdown,
+    /// Why a frame meant for the server was analysed locally, if it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<String>,
+    /// The encoder skipped this frame to hold the bit rate: nothing was sent and the latest
+    /// server result is repeated.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub skipped: bool,
+    /// Protocol bytes sent and received for this frame.
+    pub bytes_up: u64,
+    pub bytes_down: u64,
+    /// Detector batch the server ran this frame in (remote only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_batch: Option<u32>,
+}
+
+/// The run as a whole.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSummary {
+    pub frames: u64,
+    pub remote_frames: u64,
+    pub local_frames: u64,
+    pub fallbacks: u64,
+    pub skipped_frames: u64,
+    /// First capture to last result.
+    pub wall_s: f64,
+    /// Analysed frames per second of wall time.
+    pub analysed_fps: f64,
+    pub latency_ms: Option<Stats>,
+    pub p95_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    /// Mean of every breakdown part over all frames.
+    pub mean_breakdown: LatencyBreakdown,
+    pub bytes_up: u64,
+    pub bytes_down: u64,
+    /// Mean server time per remote frame: decode + inference ÷ batch size, ms.
+    pub server_ms_per_frame: Option<f64>,
+    /// Mean protocol bytes sent per remote frame.
+    pub bytes_per_remote_frame: Option<f64>,
+    pub reconnects: u64,
+}
+
+impl RunSummary {
+    pub fn from_records(records: &[FrameRecord], wall_s: f64, reconnects: u64) -> Self {
+        let totals: Vec<f64> = records.iter().map(|r| r.latency.total_ms).collect();
+        let n = records.len().max(1) as f64;
+        let mut mean = LatencyBreakdown::default();
+        for r in records {
+            let l = &r.latency;
+            mean.wait_ms += l.wait_ms / n;
+            mean.resize_ms += l.resize_ms / n;
+            mean.encode_ms += l.encode_ms / n;
+            mean.network_ms += l.network_ms / n;
+            mean.server_decode_ms += l.server_decode_ms / n;
+            mean.server_queue_ms += l.server_queue_ms / n;
+            mean.server_inference_ms += l.server_inference_ms / n;
+            mean.server_other_ms += l.server_other_ms / n;
+            mean.local_preprocess_ms += l.local_preprocess_ms / n;
+            mean.local_inference_ms += l.local_inference_ms / n;
+            mean.local_postprocess_ms += l.local_postprocess_ms / n;
+            mean.post_ms += l.post_ms / n;
+            mean.total_ms += l.total_ms / n;
+        }
+        let remote: Vec<&FrameRecord> = records
+            .iter()
+            .filter(|r| r.placement == Placement::Remote && !r.skipped)
+            .collect();
+        let server_ms: Vec<f64> = remote
+            .iter()
+            .map(|r| {
+                r.latency.server_decode_ms
+                    + r.latency.server_inference_ms / r.server_batch.unwrap_or(1).max(1) as f64
+            })
+            .collect();
+        let mean_of = |v: &[f64]| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
+        let bytes_remote: Vec<f64> = remote.iter().map(|r| r.bytes_up as f64).collect();
+        Self {
+            frames: records.len() as u64,
+            remote_frames: records
+                .iter()
+                .filter(|r| r.placement == Placement::Remote)
+                .count() as u64,
+            local_frames: records
+                .iter()
+                .filter(|r| r.placement == Placement::Local)
+                .count() as u64,
+            fallbacks: records.iter().filter(|r| r.fallback.is_some()).count() as u64,
+            skipped_frames: records.iter().filter(|r| r.skipped).count() as u64,
+            wall_s,
+            analysed_fps: if wall_s > 0.0 {
+                records.len() as f64 / wall_s
+            } else {
+                0.0
+            },
+            latency_ms: Stats::of(&totals),
+            p95_ms: deepoffload_core::quantile(&totals, 0.95),
+            p99_ms: deepoffload_core::quantile(&totals, 0.99),
+            mean_breakdown: mean,
+            bytes_up: records.iter().map(|r| r.bytes_up).sum(),
+            bytes_down: records.iter().map(|r| r.bytes_down).sum(),
+            server_ms_per_frame: mean_of(&server_ms),
+            bytes_per_remote_frame: mean_of(&bytes_remote),
+            reconnects,
+        }
+    }
+}
