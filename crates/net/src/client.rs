@@ -61,6 +61,16 @@ pub struct ConnectOptions {
     pub timeout: Duration,
 }
 
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("server", &self.welcome.server_name)
+            .field("session", &self.welcome.session_id)
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
 /// One session with a server.
 pub struct Connection {
     inner: Inner,

@@ -150,7 +150,7 @@ mod tests {
         }));
         assert!(validate(&hello).unwrap_err().contains("hello.token"));
         let frame = envelope(Body::Frame(Frame {
-            h264: vec![0; MAX_FRAME_BYTES + 1].into(),
+            h264: vec![0; MAX_FRAME_BYTES + 1],
             ..Default::default()
         }));
         assert!(validate(&frame).unwrap_err().contains("frame.h264"));

@@ -236,18 +236,18 @@ async fn relay_udp(socket: Arc<UdpSocket>, target: SocketAddr, link: Arc<Link>) 
         let Ok((n, client)) = socket.recv_from(&mut buf).await else {
             continue;
         };
-        if !peers.contains_key(&client) {
-            match udp_peer(socket.clone(), client, target, link.clone()).await {
-                Ok(peer) => {
-                    peers.insert(client, peer);
-                }
-                Err(e) => {
-                    tracing::warn!("link relay: UDP towards {target} for {client}: {e}");
-                    continue;
+        let peer = match peers.entry(client) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                match udp_peer(socket.clone(), client, target, link.clone()).await {
+                    Ok(peer) => e.insert(peer),
+                    Err(err) => {
+                        tracing::warn!("link relay: UDP towards {target} for {client}: {err}");
+                        continue;
+                    }
                 }
             }
-        }
-        let peer = &peers[&client];
+        };
         let limit = link.queue_limit(Way::Up);
         if peer.queued.load(Ordering::Relaxed) + n > limit {
             link.stats.up_dropped.fetch_add(1, Ordering::Relaxed);

@@ -1,0 +1,219 @@
+//! Offloading end to end with real models, real H.264 and real sockets on loopback.
+
+mod common;
+
+use deepoffload_client::Mode;
+use deepoffload_core::{Placement, RgbImageRef};
+use deepoffload_net::proto::Frame;
+use deepoffload_net::{Connection, Transport};
+use deepoffload_video::{
+    EncoderSettings, FrameKind, H264Decoder, H264Encoder, OpenOptions, Resizer,
+};
+
+/// Sends vtest frames over both transports and checks every result against the same detector
+/// run directly on the frames the server decoded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_results_match_the_servers_detector_on_the_decoded_frames() {
+    let server = common::server("yolov4-tiny", 416, "127.0.0.1:0".parse().unwrap(), |o| {
+        o.listen_quic = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
+    let mut reference = common::detector("yolov4-tiny", 416, 1);
+    let store = deepoffload_assets::Store::from_env();
+    for (transport, addr) in [
+        (Transport::Tcp, server.tcp_addr.unwrap()),
+        (Transport::Quic, server.quic_addr.unwrap()),
+    ] {
+        let connection = Connection::connect(&common::connect_options(addr, transport))
+            .await
+            .unwrap();
+        assert_eq!(connection.welcome().model, "yolov4-tiny");
+        assert_eq!(connection.welcome().class_names.len(), 80);
+        let mut source =
+            deepoffload_video::open(&common::vtest(), &store, &OpenOptions::default()).unwrap();
+        let mut encoder = H264Encoder::new(EncoderSettings {
+            bitrate_bps: 1_500_000,
+            ..Default::default()
+        })
+        .unwrap();
+        let mut decoder = H264Decoder::new().unwrap();
+        let mut resizer = Resizer::new();
+        let (mut seq, mut matched) = (0u64, 0usize);
+        for _ in 0..20 {
+            let frame = source.next_frame().unwrap().unwrap();
+            let scaled = resizer.resize(frame.image.view(), 640, 480).unwrap();
+            let encoded = encoder.encode(scaled.view(), frame.pts).unwrap();
+            if encoded.kind == FrameKind::Skipped {
+                continue;
+            }
+            seq += 1;
+            let decoded = decoder.decode(&encoded.data).unwrap().expect("a picture");
+            let expected = reference.detect(decoded.view()).unwrap().detections;
+            let result = connection
+                .request(Frame {
+                    seq,
+                    frame_index: frame.index,
+                    capture_time_us: 0,
+                    config: None,
+                    h264: encoded.data,
+                    keyframe: false,
+                })
+                .await
+                .unwrap();
+            assert_eq!(result.seq, seq);
+            assert_eq!(
+                result.detections.len(),
+                expected.len(),
+                "{transport}: frame {}",
+                frame.index
+            );
+            for (got, want) in result.detections.iter().zip(&expected) {
+                let bbox = deepoffload_core::BBox {
+                    x1: got.x1,
+                    y1: got.y1,
+                    x2: got.x2,
+                    y2: got.y2,
+                };
+                assert_eq!(got.class_id, want.class_id);
+                assert!(
+                    bbox.iou(&want.bbox) >= 0.9,
+                    "{transport}: IoU {}",
+                    bbox.iou(&want.bbox)
+                );
+                matched += 1;
+            }
+            let times = result.times.unwrap();
+            assert!(times.inference_us > 0 && times.total_us >= times.inference_us);
+        }
+        assert!(
+            matched > 50,
+            "{transport}: only {matched} detections compared"
+        );
+        connection.close("done").await;
+    }
+    let _ = RgbImageRef::new(1, 1, &[0, 0, 0]);
+    server.shutdown().await;
+}
+
+/// The study's setting through the emulated link: 20 Mbit/s, 50 ms round trip.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_and_wait_and_pipelined_through_a_20_mbit_50_ms_link() {
+    let link = Some("rate=20mbit,delay=25ms");
+    for (model, size) in [("yolov4-tiny", 608usize), ("yolov3-tiny", 320)] {
+        let server = common::server(model, size, "127.0.0.1:0".parse().unwrap(), |_| {}).await;
+        let addr = server.tcp_addr.unwrap();
+        let saw = common::run(addr, link, Mode::StopAndWait, 50, |_| {}).await;
+        let piped = common::run(addr, link, Mode::Pipelined { inflight: 4 }, 80, |_| {}).await;
+        for run in [&saw, &piped] {
+            assert_eq!(
+                run.summary.fallbacks,
+                0,
+                "{model}: {:?}",
+                run.records.iter().find_map(|r| r.fallback.clone())
+            );
+            for r in &run.records {
+                let (parts, total) = (r.latency.parts_ms(), r.latency.total_ms);
+                assert!(
+                    (parts - total).abs() <= 0.05 * total,
+                    "{model} frame {}: parts {parts:.2} vs total {total:.2}",
+                    r.index
+                );
+                assert_eq!(r.placement, Placement::Remote);
+            }
+        }
+        let s = &saw.summary;
+        let inverse_latency = 1e3 / s.latency_ms.unwrap().mean;
+        eprintln!(
+            "{model}@{size} stop-and-wait: {:.2} fps, 1/mean latency {inverse_latency:.2}",
+            s.analysed_fps
+        );
+        assert!((s.analysed_fps / inverse_latency - 1.0).abs() <= 0.10);
+        let p = &piped.summary;
+        let bound = (1e3 / p.server_ms_per_frame.unwrap())
+            .min(20e6 / 8.0 / p.bytes_per_remote_frame.unwrap());
+        eprintln!(
+            "{model}@{size} pipelined x4: {:.2} fps, bound {bound:.2} ({:.0}%), {:.2}x stop-and-wait",
+            p.analysed_fps,
+            100.0 * p.analysed_fps / bound,
+            p.analysed_fps / s.analysed_fps
+        );
+        if model == "yolov4-tiny" {
+            assert!(
+                p.analysed_fps >= 0.9 * bound,
+                "pipelined {:.2} fps < 90% of {bound:.2}",
+                p.analysed_fps
+            );
+        } else {
+            assert!(
+                p.analysed_fps >= 1.8 * s.analysed_fps,
+                "pipelined {:.2} < 1.8 x {:.2}",
+                p.analysed_fps,
+                s.analysed_fps
+            );
+        }
+        server.shutdown().await;
+    }
+}
+
+/// A server that dies mid-run: frames go local within a second, none is lost, and the client
+/// returns to the server once it is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_server_falls_back_locally_and_reconnects() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let server = common::server("yolov3-tiny", 320, addr, |_| {}).await;
+    let client = tokio::spawn(common::run(addr, None, Mode::StopAndWait, 10_000, |o| {
+        o.pace = deepoffload_client::Pace::Live;
+        o.fps = Some(10.0);
+        o.max_frames = Some(80); // 8 s of video at 10 fps
+    }));
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let killed_at = std::time::Instant::now();
+    server.kill().await;
+    tokio::time::sleep(std::time::Duration::from_millis(2000)).await;
+    let restarted = common::server("yolov3-tiny", 320, addr, |_| {}).await;
+    let run = client.await.unwrap();
+    restarted.shutdown().await;
+
+    let records = &run.records;
+    assert_eq!(records.len(), 80, "every analysed frame has a record");
+    let indices: Vec<u64> = records.iter().map(|r| r.index).collect();
+    assert_eq!(
+        indices,
+        (0..80).collect::<Vec<u64>>(),
+        "no analysed frame is missing"
+    );
+    assert!(
+        records
+            .iter()
+            .take(10)
+            .all(|r| r.placement == Placement::Remote),
+        "remote before the kill"
+    );
+    let first_local = records
+        .iter()
+        .position(|r| r.placement == Placement::Local)
+        .expect("frames ran locally while the server was down");
+    let gap = run.emitted[first_local]
+        .duration_since(killed_at)
+        .as_secs_f64();
+    // Every result after the kill came within a second of the previous one.
+    let longest = run
+        .emitted
+        .windows(2)
+        .filter(|w| w[1] > killed_at)
+        .map(|w| (w[1] - w[0]).as_secs_f64())
+        .fold(0.0, f64::max);
+    eprintln!("first local result {gap:.2} s after the kill, longest pause {longest:.2} s; {} fallbacks, {} reconnects", run.summary.fallbacks, run.summary.reconnects);
+    assert!(gap <= 1.0, "went local {gap:.2} s after the kill");
+    assert!(longest <= 1.0, "a {longest:.2} s pause in results");
+    // No frame took over a second while the server was gone.
+    assert!(records.iter().all(|r| r.latency.total_ms < 1000.0 + 200.0));
+    assert!(run.summary.reconnects >= 1);
+    assert_eq!(
+        records.last().unwrap().placement,
+        Placement::Remote,
+        "back on the server at the end"
+    );
+}
