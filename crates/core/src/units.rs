@@ -37,10 +37,12 @@ pub fn format_bitrate(bps: f64) -> String {
         (bps, "bit/s", 0)
     };
     let text = format!("{value:.decimals$}");
-    format!(
-        "{} {unit}",
+    let text = if text.contains('.') {
         text.trim_end_matches('0').trim_end_matches('.')
-    )
+    } else {
+        &text
+    };
+    format!("{text} {unit}")
 }
 
 /// Parses a duration: a number with a unit `us`, `ms`, `s` or `min` (`25ms`, `0.5s`).
@@ -121,6 +123,8 @@ mod tests {
         assert_eq!(format_bitrate(247_630.0), "247.6 kbit/s");
         assert_eq!(format_bitrate(2_476_000.0), "2.48 Mbit/s");
         assert_eq!(format_bitrate(500_000.0), "500 kbit/s");
+        assert_eq!(format_bitrate(0.0), "0 bit/s");
+        assert_eq!(format_bitrate(100.0), "100 bit/s");
     }
 
     #[test]

@@ -63,6 +63,7 @@ pub async fn run(
     let mut reorder: BTreeMap<u64, Pending> = BTreeMap::new();
     let mut next_seq: u64 = 1;
     let mut gap_since: Option<Instant> = None;
+    let mut shutting_down = false;
     let end_reason = loop {
         let gap_wait = gap_since
             .map(|t| GAP_TIMEOUT.saturating_sub(t.elapsed()))
@@ -101,7 +102,7 @@ pub async fn run(
                 }
             }
             _ = shutdown.changed() => {
-                session.send_session(envelope(Body::Goodbye(Goodbye { reason: "server shutting down".into() }))).await;
+                shutting_down = true;
                 break "server shutting down".to_string();
             }
         }
