@@ -120,10 +120,17 @@ pub async fn run(
         while replies.try_join_next().is_some() {}
     };
     tracing::info!(session = id, %peer, "session ended: {end_reason}");
+    // Frames already accepted are answered before the goodbye.
     let _ = tokio::time::timeout(DRAIN_TIMEOUT, async {
         while replies.join_next().await.is_some() {}
     })
     .await;
+    if shutting_down {
+        let goodbye = Goodbye {
+            reason: "server shutting down".into(),
+        };
+        session.send_session(envelope(Body::Goodbye(goodbye))).await;
+    }
     shared.metrics.sessions.dec();
 }
 
