@@ -305,3 +305,39 @@ async fn reqwest_metrics(addr: SocketAddr) -> String {
     );
     body
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_shutdown_answers_frames_in_flight_then_says_goodbye() {
+    let server = server().await;
+    let frames = stream();
+    let c = std::sync::Arc::new(
+        Connection::connect(&options(server.tcp_addr.unwrap(), Transport::Tcp))
+            .await
+            .unwrap(),
+    );
+    // Four frames in flight, then the server is asked to stop.
+    let mut pending = tokio::task::JoinSet::new();
+    for (i, h264) in frames.into_iter().take(4).enumerate() {
+        let c = c.clone();
+        pending.spawn(async move {
+            c.request(Frame {
+                seq: i as u64 + 1,
+                h264,
+                ..Default::default()
+            })
+            .await
+        });
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    server.shutdown().await;
+    let mut answered = 0;
+    while let Some(r) = pending.join_next().await {
+        r.unwrap()
+            .expect("accepted frames are answered before the goodbye");
+        answered += 1;
+    }
+    assert_eq!(answered, 4);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(c.is_closed(), "the session ends with the server");
+}
