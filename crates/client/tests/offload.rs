@@ -3,7 +3,7 @@
 mod common;
 
 use deepoffload_client::Mode;
-use deepoffload_core::{Placement, RgbImageRef};
+use deepoffload_core::Placement;
 use deepoffload_net::proto::Frame;
 use deepoffload_net::{Connection, Transport};
 use deepoffload_video::{
@@ -14,6 +14,7 @@ use deepoffload_video::{
 /// run directly on the frames the server decoded.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn remote_results_match_the_servers_detector_on_the_decoded_frames() {
+    let _turn = common::HEAVY.lock().await;
     let server = common::server("yolov4-tiny", 416, "127.0.0.1:0".parse().unwrap(), |o| {
         o.listen_quic = Some("127.0.0.1:0".parse().unwrap());
     })
@@ -91,13 +92,52 @@ async fn remote_results_match_the_servers_detector_on_the_decoded_frames() {
         );
         connection.close("done").await;
     }
-    let _ = RgbImageRef::new(1, 1, &[0, 0, 0]);
+    server.shutdown().await;
+}
+
+/// QUIC through the emulated link: the relay's UDP path, one stream per frame, pipelined.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quic_through_the_emulated_link() {
+    let _turn = common::HEAVY.lock().await;
+    let server = common::server("yolov3-tiny", 320, "127.0.0.1:0".parse().unwrap(), |o| {
+        o.listen_quic = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
+    let run = common::run_over(
+        server.quic_addr.unwrap(),
+        Transport::Quic,
+        Some("rate=20mbit,delay=10ms,loss=0.5%"),
+        Mode::Pipelined { inflight: 4 },
+        40,
+        |_| {},
+    )
+    .await;
+    assert_eq!(run.records.len(), 40);
+    let remote = run
+        .records
+        .iter()
+        .filter(|r| r.placement == Placement::Remote)
+        .count();
+    eprintln!(
+        "QUIC over a lossy link: {remote} of 40 frames remote, {:.1} fps",
+        run.summary.analysed_fps
+    );
+    assert!(
+        remote >= 36,
+        "only {remote} of 40 frames came back from the server"
+    );
+    assert!(run
+        .records
+        .iter()
+        .filter(|r| r.placement == Placement::Remote)
+        .all(|r| r.latency.network_ms >= 20.0));
     server.shutdown().await;
 }
 
 /// The study's setting through the emulated link: 20 Mbit/s, 50 ms round trip.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stop_and_wait_and_pipelined_through_a_20_mbit_50_ms_link() {
+    let _turn = common::HEAVY.lock().await;
     let link = Some("rate=20mbit,delay=25ms");
     for (model, size) in [("yolov4-tiny", 608usize), ("yolov3-tiny", 320)] {
         let server = common::server(model, size, "127.0.0.1:0".parse().unwrap(), |_| {}).await;
@@ -159,6 +199,7 @@ async fn stop_and_wait_and_pipelined_through_a_20_mbit_50_ms_link() {
 /// returns to the server once it is back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_server_falls_back_locally_and_reconnects() {
+    let _turn = common::HEAVY.lock().await;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     drop(listener);

@@ -16,6 +16,10 @@ use std::time::Duration;
 
 pub const TOKEN: &str = "test-token";
 
+/// The offloading tests measure throughput and latency on a 2-core machine: they take turns so
+/// one test's load does not distort another's figures.
+pub static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 pub fn shared() -> PathBuf {
     match StoreConfig::from_env().shared {
         Some(dir) if dir.join("videos").is_dir() => dir,
@@ -92,10 +96,22 @@ pub async fn run(
     frames: u64,
     configure: impl FnOnce(&mut RunOptions),
 ) -> Run {
+    run_over(addr, Transport::Tcp, link, mode, frames, configure).await
+}
+
+/// As [`run`], over a chosen transport.
+pub async fn run_over(
+    addr: SocketAddr,
+    transport: Transport,
+    link: Option<&str>,
+    mode: Mode,
+    frames: u64,
+    configure: impl FnOnce(&mut RunOptions),
+) -> Run {
     let store = Store::from_env();
     let source = deepoffload_video::open(&vtest(), &store, &Default::default()).unwrap();
     let remote = Remote::start(
-        connect_options(addr, Transport::Tcp),
+        connect_options(addr, transport),
         link.map(|l| LinkSpec::parse(l).unwrap()),
     )
     .await
