@@ -3,7 +3,7 @@
 //! replacing one not yet taken) or as fast as the pipeline takes them (offline replay).
 
 use deepoffload_core::RgbBuffer;
-use deepoffload_video::{Sampler, VideoError, VideoSource};
+use deepoffload_video::{Frame, Sampler, VideoError, VideoSource};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, Notify};
@@ -62,46 +62,63 @@ pub struct Capture {
     handoff: Handoff,
 }
 
+/// The frames the sampler keeps (all without one), at most `max`, ending after an error.
+fn kept_frames(
+    mut source: Box<dyn VideoSource>,
+    mut sampler: Option<Sampler>,
+    max: u64,
+) -> impl Iterator<Item = Result<Frame, VideoError>> {
+    let (mut kept, mut done) = (0u64, false);
+    std::iter::from_fn(move || loop {
+        if done || kept >= max {
+            return None;
+        }
+        match source.next_frame() {
+            Ok(Some(frame)) => {
+                if sampler.as_mut().is_some_and(|s| !s.keep(frame.pts)) {
+                    continue;
+                }
+                kept += 1;
+                return Some(Ok(frame));
+            }
+            Ok(None) => return None,
+            Err(e) => {
+                done = true;
+                return Some(Err(e));
+            }
+        }
+    })
+}
+
 impl Capture {
     /// Starts reading `source`, keeping frames at `fps` (all frames when `None`), stopping after
     /// `max_frames` kept frames.
     pub fn start(
-        mut source: Box<dyn VideoSource>,
+        source: Box<dyn VideoSource>,
         fps: Option<f64>,
         pace: Pace,
         max_frames: Option<u64>,
     ) -> Self {
-        let mut sampler = fps.map(Sampler::new);
-        let max = max_frames.unwrap_or(u64::MAX);
+        let frames = kept_frames(
+            source,
+            fps.map(Sampler::new),
+            max_frames.unwrap_or(u64::MAX),
+        );
         match pace {
             Pace::Fast => {
                 let (tx, rx) = mpsc::channel(2);
                 std::thread::Builder::new()
                     .name("capture".into())
                     .spawn(move || {
-                        let mut kept = 0;
-                        while kept < max {
-                            match source.next_frame() {
-                                Ok(Some(frame)) => {
-                                    if sampler.as_mut().is_some_and(|s| !s.keep(frame.pts)) {
-                                        continue;
-                                    }
-                                    kept += 1;
-                                    let captured = Captured {
-                                        index: frame.index,
-                                        pts: frame.pts,
-                                        image: frame.image,
-                                        available_at: Instant::now(),
-                                    };
-                                    if tx.blocking_send(Ok(captured)).is_err() {
-                                        return;
-                                    }
-                                }
-                                Ok(None) => return,
-                                Err(e) => {
-                                    let _ = tx.blocking_send(Err(e));
-                                    return;
-                                }
+                        for item in frames {
+                            let item = item.map(|f| Captured {
+                                index: f.index,
+                                pts: f.pts,
+                                image: f.image,
+                                available_at: Instant::now(),
+                            });
+                            if tx.blocking_send(item).is_err() {
+                                return;
                             }
                         }
                     })
@@ -119,8 +136,21 @@ impl Capture {
                     .spawn(move || {
                         let start = Instant::now();
                         let mut first_pts = None;
-                        let mut kept = 0;
-                        let publish = |item: Result<Captured, VideoError>| {
+                        for item in frames {
+                            let item = item.map(|f| {
+                                // Each frame appears at its own time, as a camera delivers it.
+                                let first = *first_pts.get_or_insert(f.pts);
+                                let due = start + f.pts.saturating_sub(first);
+                                if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                                    std::thread::sleep(wait);
+                                }
+                                Captured {
+                                    index: f.index,
+                                    pts: f.pts,
+                                    image: f.image,
+                                    available_at: Instant::now(),
+                                }
+                            });
                             let mut slot = s.lock().expect("capture slot");
                             if matches!(slot.frame, Some(Ok(_))) && item.is_ok() {
                                 slot.missed += 1;
@@ -128,32 +158,6 @@ impl Capture {
                             slot.frame = Some(item);
                             drop(slot);
                             n.notify_one();
-                        };
-                        while kept < max {
-                            match source.next_frame() {
-                                Ok(Some(frame)) => {
-                                    if sampler.as_mut().is_some_and(|s| !s.keep(frame.pts)) {
-                                        continue;
-                                    }
-                                    kept += 1;
-                                    let first = *first_pts.get_or_insert(frame.pts);
-                                    let due = start + frame.pts.saturating_sub(first);
-                                    if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                                        std::thread::sleep(wait);
-                                    }
-                                    publish(Ok(Captured {
-                                        index: frame.index,
-                                        pts: frame.pts,
-                                        image: frame.image,
-                                        available_at: Instant::now(),
-                                    }));
-                                }
-                                Ok(None) => break,
-                                Err(e) => {
-                                    publish(Err(e));
-                                    break;
-                                }
-                            }
                         }
                         s.lock().expect("capture slot").finished = true;
                         n.notify_one();

@@ -77,6 +77,21 @@ pub fn exit_code(all_ok: bool) -> ExitCode {
     }
 }
 
+/// [`prepare`] plus a detector with the chosen thread count and default thresholds.
+pub fn prepare_detector(
+    store: &Store,
+    model: &ModelArgs,
+    runtime: &RuntimeArgs,
+) -> Result<(ImportedModel, deepoffload_detect::YoloDetector)> {
+    let imported = prepare(store, model, runtime)?;
+    let options = deepoffload_detect::DetectorOptions {
+        threads: runtime.threads,
+        ..Default::default()
+    };
+    let detector = deepoffload_detect::YoloDetector::new(&imported, options)?;
+    Ok((imported, detector))
+}
+
 /// Loads the runtime and the model, reporting every missing file at once (so an offline user
 /// learns all they must provide from one run).
 pub fn prepare(store: &Store, model: &ModelArgs, runtime: &RuntimeArgs) -> Result<ImportedModel> {

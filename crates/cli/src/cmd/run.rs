@@ -7,7 +7,6 @@ use comfy_table::{presets, Table};
 use deepoffload_assets::Store;
 use deepoffload_client::{FrameRecord, Mode, Remote, RunOptions, RunSummary};
 use deepoffload_core::{format_bitrate, Placement};
-use deepoffload_detect::{DetectorOptions, YoloDetector};
 use deepoffload_net::link::LinkSpec;
 use deepoffload_net::ConnectOptions;
 use deepoffload_video::OpenOptions;
@@ -19,14 +18,7 @@ use std::time::Duration;
 
 pub async fn run(args: RunArgs) -> Result<ExitCode> {
     let store = Store::from_env();
-    let model = super::prepare(&store, &args.model, &args.runtime)?;
-    let detector = YoloDetector::new(
-        &model,
-        DetectorOptions {
-            threads: args.runtime.threads,
-            ..DetectorOptions::default()
-        },
-    )?;
+    let (_, detector) = super::prepare_detector(&store, &args.model, &args.runtime)?;
     let source = deepoffload_video::open(
         &args.video,
         &store,

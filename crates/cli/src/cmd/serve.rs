@@ -3,7 +3,6 @@
 use crate::args::ServeArgs;
 use anyhow::{bail, Context, Result};
 use deepoffload_assets::Store;
-use deepoffload_detect::{DetectorOptions, YoloDetector};
 use deepoffload_edge::ServerOptions;
 use deepoffload_net::tls::Identity;
 use std::net::SocketAddr;
@@ -36,14 +35,7 @@ pub async fn run(mut args: ServeArgs) -> Result<ExitCode> {
         }
     }
     let store = Store::from_env();
-    let model = super::prepare(&store, &args.model, &args.runtime)?;
-    let detector = YoloDetector::new(
-        &model,
-        DetectorOptions {
-            threads: args.runtime.threads,
-            ..DetectorOptions::default()
-        },
-    )?;
+    let (model, detector) = super::prepare_detector(&store, &args.model, &args.runtime)?;
     let identity = match (&args.cert, &args.key) {
         (Some(cert), Some(key)) => Some(Identity::from_pem(cert, key)?),
         _ => None,
