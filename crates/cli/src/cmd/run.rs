@@ -17,6 +17,12 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 pub async fn run(args: RunArgs) -> Result<ExitCode> {
+    if args.placement == Placement::Remote && args.server.is_none() {
+        bail!("--placement remote needs --server HOST:PORT (or use --placement local)");
+    }
+    if args.link.is_some() && args.server.is_none() {
+        bail!("--link emulates the path to a server: give --server too");
+    }
     let store = Store::from_env();
     let (_, detector) = super::prepare_detector(&store, &args.model, &args.runtime)?;
     let source = deepoffload_video::open(
@@ -34,9 +40,6 @@ pub async fn run(args: RunArgs) -> Result<ExitCode> {
         .map(LinkSpec::parse)
         .transpose()
         .map_err(anyhow::Error::msg)?;
-    if link.is_some() && args.server.is_none() {
-        bail!("--link emulates the path to a server: give --server too");
-    }
     let remote = match &args.server {
         Some(server) => {
             let addr = server
@@ -54,9 +57,6 @@ pub async fn run(args: RunArgs) -> Result<ExitCode> {
                 timeout: Duration::from_secs(2),
             };
             Some(Remote::start(options, link).await?)
-        }
-        None if args.placement == Placement::Remote => {
-            bail!("--placement remote needs --server HOST:PORT (or use --placement local)")
         }
         None => None,
     };
