@@ -142,14 +142,17 @@ pub struct EncodedFrame {
     pub encode_time: Duration,
 }
 
+/// Bytes of a filler NAL unit besides its payload: start code, header, stop bit.
+const FILLER_OVERHEAD: usize = 6;
+
 /// A stateful H.264 encoder for frames of one size.
 pub struct H264Encoder {
     encoder: Encoder,
     settings: EncoderSettings,
     checker: Option<H264Decoder>,
     size: Option<(u32, u32)>,
-    /// Whether filler padding still has to be switched on (CBR).
-    padding_pending: bool,
+    /// CBR: bytes the link is still owed (target so far minus bytes sent so far).
+    padding_credit: f64,
 }
 
 impl std::fmt::Debug for H264Encoder {
@@ -191,43 +194,36 @@ impl H264Encoder {
             settings,
             checker,
             size: None,
-            padding_pending: settings.rate_control == RateControl::Cbr,
+            padding_credit: 0.0,
         })
     }
 
-    /// Turns on openh264's filler-data padding (`iPaddingFlag`), which the `openh264` crate's
-    /// configuration does not expose. The encoder initialises itself on its first frame, so
-    /// this runs right after that one.
-    fn enable_padding(&mut self) -> Result<(), VideoError> {
-        use openh264_sys2::{SEncParamExt, ENCODER_OPTION_SVC_ENCODE_PARAM_EXT};
-        // SAFETY: the encoder is initialised (a frame was encoded); get_option fills the
-        // whole SEncParamExt and set_option reads the same struct back. Both calls are
-        // openh264's documented way to change parameters of a running encoder, and the
-        // padding flag is applied without resetting it (encoder_ext.cpp, ParamValidation).
-        let status = unsafe {
-            let raw = self.encoder.raw_api();
-            let mut params: SEncParamExt = std::mem::zeroed();
-            let got = raw.get_option(
-                ENCODER_OPTION_SVC_ENCODE_PARAM_EXT,
-                (&raw mut params).cast(),
-            );
-            if got != 0 {
-                got
-            } else {
-                params.iPaddingFlag = 1;
-                raw.set_option(
-                    ENCODER_OPTION_SVC_ENCODE_PARAM_EXT,
-                    (&raw mut params).cast(),
-                )
-            }
-        };
-        if status != 0 {
-            return Err(VideoError::Encode(format!(
-                "cannot switch on CBR padding (openh264 status {status})"
-            )));
+    /// CBR: appends a filler-data NAL unit so the stream carries the target bit rate.
+    ///
+    /// Hand-written rather than openh264's own `iPaddingFlag`: openh264 writes padding into a
+    /// bitstream buffer sized to one raw frame and fails (`cmMallocMemeError`) whenever the
+    /// deficit is larger — e.g. 2 Mbit/s at 2 fps on a 384x288 picture (125 kB a frame).
+    /// A leaky bucket: each frame adds its share of the target; bytes sent repay it; a
+    /// positive balance is sent as filler (at most one frame's share carries over a skipped
+    /// frame, so a skip never turns into a burst).
+    fn pad_to_target(&mut self, data: &mut Vec<u8>) {
+        let share = self.settings.bitrate_bps as f64 / 8.0 / f64::from(self.settings.max_fps);
+        self.padding_credit += share - data.len() as f64;
+        if data.is_empty() {
+            self.padding_credit = self.padding_credit.min(share);
+            return;
         }
-        self.padding_pending = false;
-        Ok(())
+        let owed = self.padding_credit.floor();
+        if owed >= FILLER_OVERHEAD as f64 + 1.0 {
+            let payload = owed as usize - FILLER_OVERHEAD;
+            data.reserve(owed as usize);
+            // Annex B start code, NAL header (nal_ref_idc 0, type 12 filler data), 0xFF bytes
+            // (never a start-code emulation), then the RBSP stop bit.
+            data.extend_from_slice(&[0, 0, 0, 1, 0x0C]);
+            data.resize(data.len() + payload, 0xFF);
+            data.push(0x80);
+            self.padding_credit -= owed;
+        }
     }
 
     pub fn settings(&self) -> &EncoderSettings {
@@ -286,13 +282,13 @@ impl H264Encoder {
                 ))
             }
         };
-        let data = if kind == FrameKind::Skipped {
+        let mut data = if kind == FrameKind::Skipped {
             Vec::new()
         } else {
             stream.to_vec()
         };
-        if self.padding_pending {
-            self.enable_padding()?;
+        if self.settings.rate_control == RateControl::Cbr {
+            self.pad_to_target(&mut data);
         }
         let encode_time = start.elapsed();
         let psnr_y = match (&mut self.checker, kind) {

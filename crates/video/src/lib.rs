@@ -8,6 +8,8 @@
 //!
 //! This crate knows nothing of detection or networks.
 
+#![forbid(unsafe_code)]
+
 pub mod h264;
 pub mod pixels;
 mod sample;

@@ -96,3 +96,48 @@ fn vtest_640x480_at_10_fps_holds_each_target_bitrate() {
         last_psnr = psnr;
     }
 }
+
+/// CBR holds targets far above what a small picture needs (filler data makes up the rest),
+/// and what it sends still decodes frame by frame: 384x288 at 2 fps and 2 Mbit/s is 125 kB a
+/// frame, more than openh264's own padding can write.
+#[test]
+fn cbr_pads_small_pictures_to_high_targets() {
+    let mut source = open(
+        &common::video("vtest.mp4"),
+        &common::store(),
+        &OpenOptions::default(),
+    )
+    .unwrap();
+    let mut sampler = Sampler::new(2.0);
+    let mut resizer = Resizer::new();
+    let mut encoder = H264Encoder::new(EncoderSettings {
+        bitrate_bps: 2_000_000,
+        max_fps: 2.0,
+        rate_control: RateControl::Cbr,
+        ..EncoderSettings::default()
+    })
+    .unwrap();
+    let mut decoder = H264Decoder::new().unwrap();
+    let (mut frames, mut bytes) = (0u64, 0u64);
+    while let Some(frame) = source.next_frame().unwrap() {
+        if !sampler.keep(frame.pts) {
+            continue;
+        }
+        frames += 1;
+        let small = resizer.resize(frame.image.view(), 384, 288).unwrap();
+        let out = encoder.encode(small.view(), frame.pts).unwrap();
+        bytes += out.data.len() as u64;
+        if out.kind != FrameKind::Skipped {
+            let picture = decoder.decode(&out.data).unwrap().expect("a picture");
+            assert_eq!((picture.width(), picture.height()), (384, 288));
+        }
+        if frames == 40 {
+            break;
+        }
+    }
+    let actual = bytes as f64 * 8.0 / (frames as f64 / 2.0);
+    assert!(
+        (actual / 2_000_000.0 - 1.0).abs() < 0.01,
+        "{actual:.0} bps for a 2 Mbit/s target"
+    );
+}
