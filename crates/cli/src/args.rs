@@ -41,6 +41,9 @@ pub enum Command {
     Serve(ServeArgs),
     /// Analyse a video on the device, locally or by offloading frames to an edge server.
     Run(RunArgs),
+    /// Measure every configuration of a grid on videos: accuracy, latency per stage, energy,
+    /// bytes and achieved frame rate, written as a profile for the decision engine.
+    Profile(ProfileArgs),
     /// Relay TCP and UDP traffic through an emulated link (rate or Mahimahi trace, delay,
     /// jitter, loss), so separate processes talk under the same conditions.
     Link(LinkArgs),
@@ -403,6 +406,13 @@ pub struct RunArgs {
     /// Stop after this many analysed frames.
     #[arg(long)]
     pub max_frames: Option<u64>,
+    /// Emulate a declared device (configs/devices.toml): local inference is padded to its
+    /// time and every record says "(emulated)".
+    #[arg(long, default_value = "this-machine")]
+    pub device: String,
+    /// Extra device classes (TOML).
+    #[arg(long, value_name = "FILE")]
+    pub devices: Option<PathBuf>,
     /// Write the per-frame JSON lines here instead of stdout.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
@@ -459,4 +469,40 @@ pub struct LinkArgs {
 
 fn parse_duration_arg(s: &str) -> Result<std::time::Duration, String> {
     deepoffload_core::parse_duration(s)
+}
+
+#[derive(Debug, Args)]
+pub struct ProfileArgs {
+    /// Videos to profile (default: ../shared/videos/vtest.mp4 and bikes.mp4).
+    #[arg(long, num_args = 1.., value_name = "FILE")]
+    pub videos: Vec<PathBuf>,
+    /// default (2 models × 4 resolutions × 4 bit rates × 3 frame rates, local and remote),
+    /// small (a quick check), or a TOML grid file.
+    #[arg(long, default_value = "default", value_name = "default|small|FILE")]
+    pub grid: String,
+    /// The device the profile is for (see configs/devices.toml); other than this-machine its
+    /// local figures are scaled and labelled emulated.
+    #[arg(long, default_value = "this-machine")]
+    pub device: String,
+    /// Extra device classes (TOML, like configs/devices.toml).
+    #[arg(long, value_name = "FILE")]
+    pub devices: Option<PathBuf>,
+    /// The reference: this model on the raw frames.
+    #[arg(long, default_value = "yolov4-tiny")]
+    pub reference_model: String,
+    #[arg(long, default_value_t = 608)]
+    pub reference_size: u32,
+    /// ONNX Runtime threads.
+    #[arg(long, short = 't', default_value_t = 2)]
+    pub threads: usize,
+    /// Load this libonnxruntime.so instead of the pinned one.
+    #[arg(long, value_name = "FILE")]
+    pub ort_lib: Option<PathBuf>,
+    /// The profile (JSON); a Markdown report with the findings and accuracy tables is written
+    /// beside it (.md), finished cells to .partial.jsonl until the end.
+    #[arg(long, default_value = "profile.json", value_name = "FILE")]
+    pub out: PathBuf,
+    /// Start over instead of resuming from the .partial.jsonl of an interrupted run.
+    #[arg(long)]
+    pub no_resume: bool,
 }

@@ -1,7 +1,27 @@
 //! The `deepoffload` command: parses flags, wires the library crates together, prints.
 
+/// `println!` for results: a closed stdout (`deepoffload … | head`) ends the program quietly
+/// instead of panicking; any other write error is reported.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*) {
+            crate::stdout_failed(e)
+        }
+    }};
+}
+
 mod args;
 mod cmd;
+
+/// Ends the program after stdout failed.
+pub(crate) fn stdout_failed(e: std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    eprintln!("error: writing results to stdout: {e}");
+    std::process::exit(1)
+}
 
 use anyhow::Result;
 use clap::Parser;
@@ -45,6 +65,7 @@ fn run(cli: args::Cli) -> Result<ExitCode> {
         args::Command::Serve(a) => runtime()?.block_on(cmd::serve::run(a)),
         args::Command::Run(a) => runtime()?.block_on(cmd::run::run(a)),
         args::Command::Link(a) => runtime()?.block_on(cmd::link::run(a)),
+        args::Command::Profile(a) => cmd::profile::run(a),
         args::Command::Bench(args::BenchCommand::Detect(a)) => cmd::bench::run(a),
         args::Command::Bench(args::BenchCommand::Video(a)) => cmd::video::bench(a),
     }

@@ -58,6 +58,8 @@ pub struct RunOptions {
     /// A remote result later than this after sending is abandoned and the frame runs locally.
     pub deadline: Duration,
     pub max_frames: Option<u64>,
+    /// Label of the device local figures belong to (`this-machine`, or "NAME (emulated)").
+    pub device: String,
 }
 
 impl Default for RunOptions {
@@ -73,6 +75,7 @@ impl Default for RunOptions {
             pace: Pace::Live,
             deadline: Duration::from_secs(1),
             max_frames: None,
+            device: "this-machine".into(),
         }
     }
 }
@@ -230,6 +233,7 @@ pub async fn run(
                 bytes_up: 0,
                 bytes_down: 0,
                 server_batch: None,
+                device: options.device.clone(),
             };
             let session = match options.placement {
                 Placement::Remote => remote.and_then(Remote::current),

@@ -32,11 +32,15 @@ pub struct FrameRecord {
     /// Detector batch the server ran this frame in (remote only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_batch: Option<u32>,
+    /// The device local figures belong to: `this-machine`, or a declared class "(emulated)".
+    pub device: String,
 }
 
 /// The run as a whole.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunSummary {
+    /// As in the records: `this-machine` or an emulated device class.
+    pub device: String,
     pub frames: u64,
     pub remote_frames: u64,
     pub local_frames: u64,
@@ -95,6 +99,9 @@ impl RunSummary {
         let mean_of = |v: &[f64]| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
         let bytes_remote: Vec<f64> = remote.iter().map(|r| r.bytes_up as f64).collect();
         Self {
+            device: records
+                .first()
+                .map_or_else(|| "this-machine".to_string(), |r| r.device.clone()),
             frames: records.len() as u64,
             remote_frames: records
                 .iter()

@@ -7,6 +7,8 @@
 mod config;
 mod detection;
 mod image;
+pub mod metrics;
+pub mod profile;
 mod stats;
 mod units;
 

@@ -203,3 +203,44 @@ impl Detector for YoloDetector {
             .collect())
     }
 }
+
+/// Emulates a slower device on this machine: every detection takes at least `target` (the
+/// declared device time), the padding counted as inference. Outputs made with it must say the
+/// device is emulated; [`DetectorInfo::engine`] does.
+pub struct PaddedDetector {
+    inner: Box<dyn Detector>,
+    target: Duration,
+    info: DetectorInfo,
+}
+
+impl PaddedDetector {
+    pub fn new(inner: Box<dyn Detector>, target: Duration, device: &str) -> Self {
+        let mut info = inner.info().clone();
+        info.engine = format!(
+            "{} emulating {device} ({:.0} ms per frame)",
+            info.engine,
+            target.as_secs_f64() * 1e3
+        );
+        Self {
+            inner,
+            target,
+            info,
+        }
+    }
+}
+
+impl Detector for PaddedDetector {
+    fn info(&self) -> &DetectorInfo {
+        &self.info
+    }
+
+    fn detect(&mut self, image: RgbImageRef<'_>) -> Result<DetectOutput, DetectError> {
+        let start = Instant::now();
+        let mut output = self.inner.detect(image)?;
+        if let Some(rest) = self.target.checked_sub(start.elapsed()) {
+            std::thread::sleep(rest);
+            output.times.inference += rest;
+        }
+        Ok(output)
+    }
+}

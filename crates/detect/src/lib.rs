@@ -19,7 +19,7 @@ pub mod postprocess;
 pub mod preprocess;
 
 pub use detector::{
-    DetectOutput, Detector, DetectorInfo, DetectorOptions, StageTimes, YoloDetector,
+    DetectOutput, Detector, DetectorInfo, DetectorOptions, PaddedDetector, StageTimes, YoloDetector,
 };
 pub use engine::{init_runtime, OrtModel, ENV_ORT_LIB};
 pub use model::{read_names, ImportedModel, ModelFiles, ModelOverrides};

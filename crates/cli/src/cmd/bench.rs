@@ -248,7 +248,7 @@ pub fn run(args: BenchDetectArgs) -> Result<ExitCode> {
     }
     bar.finish_and_clear();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&cells)?);
+        outln!("{}", serde_json::to_string_pretty(&cells)?);
         return Ok(ExitCode::SUCCESS);
     }
     let mut table = Table::new();
@@ -282,8 +282,8 @@ pub fn run(args: BenchDetectArgs) -> Result<ExitCode> {
             fmt(c.reference_opencv_forward_ms),
         ]);
     }
-    println!("{table}");
-    println!(
+    outln!("{table}");
+    outln!(
         "ms, median / p90 over {} rounds × {} runs ({} warm-up) on a {}x{} image; \"ref\" = ../shared/reference/anchors.md \
 (measured on this kind of machine, a different run: compare within one run, ±10-15%). \
 forward = network only; detect = resize + inference + decode + NMS.",

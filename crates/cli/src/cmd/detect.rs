@@ -121,7 +121,7 @@ fn print_table(
 ) {
     let t = out.times;
     let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
-    println!(
+    outln!(
         "{}  {}x{}  {model}@{}x{}  {} object{}  {:.1} ms (pre {:.1} · inference {:.1} · post {:.1})",
         path.display(),
         img.width(),
@@ -153,7 +153,7 @@ fn print_table(
             format!("{:.1}", b.y2),
         ]);
     }
-    println!("{table}\n");
+    outln!("{table}\n");
 }
 
 pub fn run(args: DetectArgs) -> Result<ExitCode> {

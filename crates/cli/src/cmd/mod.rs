@@ -4,6 +4,7 @@ pub mod bench;
 pub mod detect;
 pub mod link;
 pub mod models;
+pub mod profile;
 pub mod run;
 pub mod serve;
 pub mod video;

@@ -68,7 +68,7 @@ fn list(store: &Store, json: bool) -> Result<ExitCode> {
         })
         .collect();
     if json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        outln!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(ExitCode::SUCCESS);
     }
     let mut table = Table::new();
@@ -84,9 +84,9 @@ fn list(store: &Store, json: bool) -> Result<ExitCode> {
             r.description.to_string(),
         ]);
     }
-    println!("{table}");
+    outln!("{table}");
     let rt = store.locate(&ONNXRUNTIME_LIB);
-    println!(
+    outln!(
         "runtime: {} — {}",
         ONNXRUNTIME_LIB.description,
         rt.map_or("fetch needed".to_string(), |f| f.path.display().to_string())
@@ -107,7 +107,7 @@ fn fetch(store: &Store, names: &[String], all: bool) -> Result<ExitCode> {
     let mut failed = 0;
     for asset in assets {
         match store.resolve(Request::new(asset)) {
-            Ok(found) => println!(
+            Ok(found) => outln!(
                 "{:<40} {:<8} {}",
                 asset.key(),
                 found.location,
@@ -121,7 +121,7 @@ fn fetch(store: &Store, names: &[String], all: bool) -> Result<ExitCode> {
     }
     // Video readers need ffmpeg for files openh264 cannot decode: the one on PATH, else ours.
     match find_ffmpeg(store, None) {
-        Ok(path) => println!("{:<40} {:<8} {}", "ffmpeg", "tool", path.display()),
+        Ok(path) => outln!("{:<40} {:<8} {}", "ffmpeg", "tool", path.display()),
         Err(e) => {
             failed += 1;
             eprintln!("error: {e}");
@@ -174,7 +174,7 @@ fn verify(store: &Store, names: &[String], json: bool) -> Result<ExitCode> {
         }
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        outln!("{}", serde_json::to_string_pretty(&rows)?);
     } else {
         let mut table = Table::new();
         table.load_preset(presets::UTF8_FULL_CONDENSED);
@@ -182,7 +182,7 @@ fn verify(store: &Store, names: &[String], json: bool) -> Result<ExitCode> {
         for r in &rows {
             table.add_row([&r.file, r.place, &r.state, &r.path]);
         }
-        println!("{table}");
+        outln!("{table}");
         if corrupt > 0 {
             eprintln!("{corrupt} corrupt copies: delete them, then `deepoffload models fetch` gets fresh ones");
         }
@@ -266,7 +266,7 @@ fn info(store: &Store, model: &crate::args::ModelArgs, json: bool) -> Result<Exi
         })
         .collect();
     if json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        outln!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(ExitCode::SUCCESS);
     }
     let mut table = Table::new();
@@ -281,8 +281,8 @@ fn info(store: &Store, model: &crate::args::ModelArgs, json: bool) -> Result<Exi
             r.detail.clone(),
         ]);
     }
-    println!("{table}");
-    println!(
+    outln!("{table}");
+    outln!(
         "{}: input {}, {} parameters, {:.2} BFLOPs, {} heads",
         cfg.display(),
         net.input,
@@ -303,7 +303,7 @@ fn export(
     let imported = model.load(store)?;
     std::fs::write(onnx, &imported.onnx).with_context(|| format!("writing {}", onnx.display()))?;
     let (w, h) = imported.input_size();
-    println!(
+    outln!(
         "{}: {} at {w}x{h}, {:.1} MB, input `images` [N,3,{h},{w}], outputs {}",
         onnx.display(),
         imported.name,
@@ -326,7 +326,7 @@ fn export(
         let sizes = session.run(&input, [1, 3, h, w], |outs| {
             outs.iter().map(|o| o.len()).collect::<Vec<_>>()
         })?;
-        println!(
+        outln!(
             "check: ONNX Runtime loaded {} and produced outputs of {sizes:?} values",
             onnx.display()
         );

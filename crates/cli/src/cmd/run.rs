@@ -24,7 +24,28 @@ pub async fn run(args: RunArgs) -> Result<ExitCode> {
         bail!("--link emulates the path to a server: give --server too");
     }
     let store = Store::from_env();
-    let (_, detector) = super::prepare_detector(&store, &args.model, &args.runtime)?;
+    let (model, detector) = super::prepare_detector(&store, &args.model, &args.runtime)?;
+    let device = deepoffload_lab::find_device(&args.device, args.devices.as_deref())
+        .map_err(anyhow::Error::msg)?;
+    let (detector, device_label): (Box<dyn deepoffload_detect::Detector>, String) =
+        if device.is_this_machine() {
+            (Box::new(detector), device.name.clone())
+        } else {
+            let target = emulated_latency(&device, &model, detector)?;
+            let label = format!("{} (emulated)", device.name);
+            tracing::info!(
+                "emulating {label}: local inference padded to {:.0} ms",
+                target.0.as_secs_f64() * 1e3
+            );
+            (
+                Box::new(deepoffload_detect::PaddedDetector::new(
+                    target.1,
+                    target.0,
+                    &device.name,
+                )),
+                label,
+            )
+        };
     let source = deepoffload_video::open(
         &args.video,
         &store,
@@ -80,6 +101,7 @@ pub async fn run(args: RunArgs) -> Result<ExitCode> {
         pace: args.pace,
         deadline: args.deadline,
         max_frames: args.max_frames,
+        device: device_label,
     };
     let mut out: Box<dyn Write + Send> = match &args.out {
         Some(path) => Box::new(std::io::BufWriter::new(
@@ -94,7 +116,7 @@ pub async fn run(args: RunArgs) -> Result<ExitCode> {
     let mut write_error = None;
     let summary = deepoffload_client::run(
         source,
-        Box::new(detector),
+        detector,
         remote.as_ref(),
         &options,
         |record: &FrameRecord| {
@@ -147,12 +169,48 @@ pub async fn run(args: RunArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// A declared device's time for the local model: its declared latency scaled by FLOPs, or this
+/// machine's measured time × its speed factor.
+fn emulated_latency(
+    device: &deepoffload_lab::DeviceClass,
+    model: &deepoffload_detect::ImportedModel,
+    mut detector: deepoffload_detect::YoloDetector,
+) -> Result<(Duration, Box<dyn deepoffload_detect::Detector>)> {
+    use deepoffload_detect::Detector;
+    let size = model.input_size().0 as u32;
+    let ms = match device.models.get(&model.name) {
+        Some(declared) => {
+            let cfg_text = model.network.source.clone();
+            let at = deepoffload_detect::darknet::Network::parse(
+                &std::fs::read_to_string(&cfg_text)?,
+                &cfg_text,
+                Some((declared.at_size as usize, declared.at_size as usize)),
+            )?;
+            declared.latency_ms * model.network.bflops() / at.bflops()
+        }
+        None => {
+            let Some(factor) = device.speed_factor else {
+                bail!("device {} declares no latency for {} and no speed_factor: add one to its devices file", device.name, model.name);
+            };
+            let probe = deepoffload_core::RgbBuffer::new(size, size)?;
+            detector.detect(probe.view())?;
+            let t = std::time::Instant::now();
+            for _ in 0..3 {
+                detector.detect(probe.view())?;
+            }
+            t.elapsed().as_secs_f64() * 1e3 / 3.0 * factor
+        }
+    };
+    Ok((Duration::from_secs_f64(ms / 1e3), Box::new(detector)))
+}
+
 fn summary_table(s: &RunSummary) -> Table {
     let mut t = Table::new();
     t.load_preset(presets::NOTHING);
     let opt = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.1}"));
     let b = &s.mean_breakdown;
     let rows = [
+        ("device", s.device.clone()),
         ("frames", format!("{} analysed ({} remote, {} local, {} fallbacks, {} skipped by the encoder)", s.frames, s.remote_frames, s.local_frames, s.fallbacks, s.skipped_frames)),
         ("analysed fps", format!("{:.2} over {:.1} s", s.analysed_fps, s.wall_s)),
         ("latency ms", format!(

@@ -102,7 +102,7 @@ fn info(input: &VideoInputArgs, decode: bool, json: bool) -> Result<ExitCode> {
             #[serde(skip_serializing_if = "Option::is_none")]
             decode: Option<DecodeCheck>,
         }
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&Out {
                 info: &info,
@@ -152,7 +152,7 @@ fn info(input: &VideoInputArgs, decode: bool, json: bool) -> Result<ExitCode> {
             ),
         ]);
     }
-    println!("{table}");
+    outln!("{table}");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -313,7 +313,7 @@ fn encode(args: VideoEncodeArgs) -> Result<ExitCode> {
         encode_ms_per_frame: Summary::of(&times),
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        outln!("{}", serde_json::to_string_pretty(&summary)?);
         return Ok(ExitCode::SUCCESS);
     }
     let s = &summary;
@@ -336,7 +336,7 @@ fn encode(args: VideoEncodeArgs) -> Result<ExitCode> {
     if let Some(p) = &args.out {
         table.add_row(["stream".to_string(), p.display().to_string()]);
     }
-    println!("{table}");
+    outln!("{table}");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -421,7 +421,7 @@ pub fn bench(args: BenchVideoArgs) -> Result<ExitCode> {
     }
     bar.finish_and_clear();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        outln!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(ExitCode::SUCCESS);
     }
     let mut table = Table::new();
@@ -446,8 +446,8 @@ pub fn bench(args: BenchVideoArgs) -> Result<ExitCode> {
             format!("{:.0}", 1e3 / r.decode_ms.median.max(1e-9)),
         ]);
     }
-    println!("{table}");
-    println!(
+    outln!("{table}");
+    outln!(
         "median / p90 over {} frames of {} ({} fps), one thread; encode includes RGB→YUV, decode includes YUV→RGB; openh264 {}",
         frames.len(),
         path.display(),
