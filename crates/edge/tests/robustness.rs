@@ -257,7 +257,16 @@ async fn sixteen_clients_with_misbehaving_peers_among_them() {
         }
         assert_eq!(served, 16);
         after_round.push(rss_kib());
-        eprintln!("round {round}: resident {} MiB", after_round[round] / 1024);
+        // Sessions of clients that went away (dropped connections included) are closed.
+        let open = open_sessions(server.http_addr.unwrap()).await;
+        eprintln!(
+            "round {round}: resident {} MiB, {open} sessions open",
+            after_round[round] / 1024
+        );
+        assert_eq!(
+            open, 0,
+            "round {round}: sessions of departed clients still open"
+        );
     }
     // Still serving after all that.
     good_client(tcp, Transport::Tcp, frames.clone())
@@ -291,6 +300,26 @@ async fn sixteen_clients_with_misbehaving_peers_among_them() {
 }
 
 /// GET /metrics over a plain TCP socket (HTTP/1.0 keeps it simple).
+/// The `sessions` gauge, waited on for up to 2 s to reach 0 (the server notices a closed
+/// socket asynchronously).
+async fn open_sessions(addr: SocketAddr) -> i64 {
+    let read = || async {
+        reqwest_metrics(addr)
+            .await
+            .lines()
+            .find_map(|l| l.strip_prefix("deepoffload_sessions "))
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .expect("sessions gauge")
+    };
+    for _ in 0..20 {
+        if read().await == 0 {
+            return 0;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    read().await
+}
+
 async fn reqwest_metrics(addr: SocketAddr) -> String {
     use tokio::io::AsyncReadExt;
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();

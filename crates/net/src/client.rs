@@ -167,6 +167,10 @@ impl Connection {
                     break;
                 }
             }
+            // The connection was dropped (or closed): end our side of the stream, so the server
+            // ends the session and the reader below sees the end too. Without this the reader's
+            // half keeps the socket — and the server's session — open forever.
+            let _ = sink.close().await;
         });
         let (p, q, c) = (pending.clone(), pongs.clone(), closed.clone());
         tokio::spawn(async move {
