@@ -40,10 +40,16 @@ pub enum Command {
     /// Run the edge server: decode clients' frames and detect with the big model.
     Serve(ServeArgs),
     /// Analyse a video on the device, locally or by offloading frames to an edge server.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Measure every configuration of a grid on videos: accuracy, latency per stage, energy,
     /// bytes and achieved frame rate, written as a profile for the decision engine.
     Profile(ProfileArgs),
+    /// Choose the configuration for a network and requirements from a profile, with its
+    /// predicted metrics and the best alternatives.
+    Decide(DecideArgs),
+    /// Replay network traces against decision policies (adaptive, local-only, remote-only,
+    /// static, bandwidth-only, oracle) and compare utility, accuracy, fps, latency, energy, data.
+    Evaluate(EvaluateArgs),
     /// Relay TCP and UDP traffic through an emulated link (rate or Mahimahi trace, delay,
     /// jitter, loss), so separate processes talk under the same conditions.
     Link(LinkArgs),
@@ -131,6 +137,14 @@ fn parse_resolution_arg(s: &str) -> Result<(u32, u32), String> {
 }
 
 fn parse_bitrate_arg(s: &str) -> Result<u64, String> {
+    deepoffload_core::parse_bitrate(s)
+}
+
+/// A bit rate where 0 means "no network".
+fn parse_uplink_arg(s: &str) -> Result<u64, String> {
+    if s.trim() == "0" {
+        return Ok(0);
+    }
     deepoffload_core::parse_bitrate(s)
 }
 
@@ -367,9 +381,19 @@ pub struct RunArgs {
     /// PEM certificate to verify a QUIC server with.
     #[arg(long, value_name = "FILE")]
     pub ca: Option<PathBuf>,
-    /// Where frames are analysed.
-    #[arg(long, default_value = "remote", value_name = "local|remote")]
-    pub placement: deepoffload_core::Placement,
+    /// Where frames are analysed; auto lets the decision engine choose placement,
+    /// resolution, frame rate and bit rate every window (needs --profile).
+    #[arg(long, default_value = "remote", value_parser = ["local", "remote", "auto"])]
+    pub placement: String,
+    /// The profile `--placement auto` decides from (made by `deepoffload profile`, ideally for
+    /// the same --device).
+    #[arg(long, value_name = "FILE")]
+    pub profile: Option<PathBuf>,
+    #[command(flatten)]
+    pub requirements: RequirementArgs,
+    /// Write every decision of --placement auto (inputs, prediction, runner-up) as JSON lines.
+    #[arg(long, value_name = "FILE")]
+    pub decisions: Option<PathBuf>,
     /// The local model (and fallback).
     #[command(flatten)]
     pub model: ModelArgs,
@@ -505,4 +529,100 @@ pub struct ProfileArgs {
     /// Start over instead of resuming from the .partial.jsonl of an interrupted run.
     #[arg(long)]
     pub no_resume: bool,
+}
+
+/// What the app requires of the configuration (the decision engine's objective and bounds).
+#[derive(Debug, Args, Clone)]
+pub struct RequirementArgs {
+    /// Longest acceptable capture-to-result latency.
+    #[arg(long, value_parser = parse_duration_arg, default_value = "200ms", value_name = "DURATION")]
+    pub max_latency: std::time::Duration,
+    /// Lowest acceptable F1 against the reference (staleness included).
+    #[arg(long, default_value_t = 0.5, value_name = "F1")]
+    pub min_accuracy: f64,
+    /// Lowest acceptable analysed frame rate.
+    #[arg(long, default_value_t = 0.0, value_name = "FPS")]
+    pub min_fps: f64,
+    /// Highest acceptable device power, compute + radio, watts.
+    #[arg(long, value_name = "WATTS")]
+    pub max_power: Option<f64>,
+    /// Highest acceptable data rate (up + down), e.g. 2M.
+    #[arg(long, value_parser = parse_bitrate_arg, value_name = "RATE")]
+    pub max_data: Option<u64>,
+    /// Weight of accuracy in the utility.
+    #[arg(long, default_value_t = 1.0, value_name = "W")]
+    pub w_accuracy: f64,
+    /// Weight of fps / fps_max in the utility.
+    #[arg(long, default_value_t = 0.5, value_name = "W")]
+    pub w_fps: f64,
+    /// A remote bit rate may use at most this share of the uplink.
+    #[arg(long, default_value_t = 0.8, value_name = "SHARE")]
+    pub safety: f64,
+    /// Radio that prices transfers: lte, wifi or 3g.
+    #[arg(long, default_value = "lte", value_parser = ["lte", "wifi", "3g"])]
+    pub radio: String,
+}
+
+#[derive(Debug, Args)]
+pub struct DecideArgs {
+    /// Usable uplink, e.g. 5mbit, 800k, 0 for no network.
+    #[arg(long, value_parser = parse_uplink_arg, value_name = "RATE")]
+    pub uplink: u64,
+    /// Round trip to the edge server without queueing.
+    #[arg(long, value_parser = parse_duration_arg, default_value = "50ms", value_name = "DURATION")]
+    pub rtt: std::time::Duration,
+    #[command(flatten)]
+    pub profile_args: PredictionArgs,
+    #[command(flatten)]
+    pub requirements: RequirementArgs,
+    /// Alternatives shown after the choice.
+    #[arg(long, default_value_t = 5)]
+    pub top: usize,
+    /// Print JSON instead of tables.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EvaluateArgs {
+    /// Uplink capacity traces (Mahimahi format; default: the .up traces in ../shared/traces).
+    #[arg(long, num_args = 1.., value_name = "FILE")]
+    pub trace: Vec<PathBuf>,
+    /// Policies to compare: all, or a list of adaptive, local-only, remote-only, static,
+    /// bandwidth-only, oracle.
+    #[arg(long, num_args = 1.., default_value = "all", value_name = "POLICY")]
+    pub policy: Vec<String>,
+    /// Round trip added by propagation.
+    #[arg(long, value_parser = parse_duration_arg, default_value = "50ms", value_name = "DURATION")]
+    pub rtt: std::time::Duration,
+    /// Replay only this long of each trace (default: one full period).
+    #[arg(long, value_parser = parse_duration_arg, value_name = "DURATION")]
+    pub duration: Option<std::time::Duration>,
+    /// Decision window.
+    #[arg(long, value_parser = parse_duration_arg, default_value = "1s", value_name = "DURATION")]
+    pub window: std::time::Duration,
+    #[command(flatten)]
+    pub profile_args: PredictionArgs,
+    #[command(flatten)]
+    pub requirements: RequirementArgs,
+    /// Print JSON (one report per policy and trace) instead of tables.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write every window and every adaptive decision as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub details: Option<PathBuf>,
+}
+
+/// How `decide` and `evaluate` read a profile and predict from it.
+#[derive(Debug, Args, Clone)]
+pub struct PredictionArgs {
+    /// The profile (from `deepoffload profile`).
+    #[arg(long, value_name = "FILE")]
+    pub profile: PathBuf,
+    /// Frames in flight the predictions assume: stop-and-wait (the study) or pipelined.
+    #[arg(long, default_value = "stop-and-wait", value_parser = ["stop-and-wait", "pipelined"])]
+    pub mode: String,
+    /// Frame rate of the camera feeding the pipeline (how old the newest frame is).
+    #[arg(long, default_value_t = 30.0, value_name = "FPS")]
+    pub camera_fps: f64,
 }

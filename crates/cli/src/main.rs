@@ -63,9 +63,11 @@ fn run(cli: args::Cli) -> Result<ExitCode> {
         args::Command::Models(c) => cmd::models::run(c),
         args::Command::Video(c) => cmd::video::run(c),
         args::Command::Serve(a) => runtime()?.block_on(cmd::serve::run(a)),
-        args::Command::Run(a) => runtime()?.block_on(cmd::run::run(a)),
+        args::Command::Run(a) => runtime()?.block_on(cmd::run::run(*a)),
         args::Command::Link(a) => runtime()?.block_on(cmd::link::run(a)),
         args::Command::Profile(a) => cmd::profile::run(a),
+        args::Command::Decide(a) => cmd::decide::decide(a),
+        args::Command::Evaluate(a) => cmd::decide::evaluate(a),
         args::Command::Bench(args::BenchCommand::Detect(a)) => cmd::bench::run(a),
         args::Command::Bench(args::BenchCommand::Video(a)) => cmd::video::bench(a),
     }

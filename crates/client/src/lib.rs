@@ -9,14 +9,17 @@
 //! Latency breakdowns need no synchronised clocks: network time is the round trip minus the
 //! durations the server reports.
 
+mod auto;
 mod capture;
 mod record;
 mod remote;
 
+pub use auto::AutoOptions;
 pub use capture::{Capture, Captured, Pace};
 pub use record::{FrameRecord, RunSummary};
 pub use remote::{Remote, Session};
 
+use auto::{Auto, Knobs};
 use deepoffload_core::{BBox, Config, Detection, LatencyBreakdown, Placement, RgbBuffer};
 use deepoffload_detect::{DetectError, Detector};
 use deepoffload_net::proto::{envelope::Body, error::Code, Config as WireConfig, Envelope, Frame};
@@ -24,7 +27,7 @@ use deepoffload_net::NetError;
 use deepoffload_video::{
     EncoderSettings, FrameKind, H264Encoder, RateControl, Resizer, VideoError, VideoSource,
 };
-use futures::stream::{FuturesOrdered, StreamExt};
+use futures::stream::{FuturesOrdered, FuturesUnordered, StreamExt};
 use prost::Message;
 use std::future::Future;
 use std::pin::Pin;
@@ -60,6 +63,9 @@ pub struct RunOptions {
     pub max_frames: Option<u64>,
     /// Label of the device local figures belong to (`this-machine`, or "NAME (emulated)").
     pub device: String,
+    /// Let the decision engine choose placement, resolution, frame rate and bit rate
+    /// (`placement`, `fps`, `resolution` and `bitrate_bps` are then only the start).
+    pub auto: Option<AutoOptions>,
 }
 
 impl Default for RunOptions {
@@ -76,6 +82,7 @@ impl Default for RunOptions {
             deadline: Duration::from_secs(1),
             max_frames: None,
             device: "this-machine".into(),
+            auto: None,
         }
     }
 }
@@ -138,6 +145,31 @@ async fn detect_locally(
     Ok(output.detections)
 }
 
+/// The configuration a frame is analysed with, before it is known where it ran.
+fn config_of(
+    knobs: &Knobs,
+    placement: Placement,
+    model: &str,
+    input: u32,
+    source_fps: f64,
+) -> Config {
+    Config {
+        placement,
+        model: model.to_string(),
+        input_size: input,
+        width: knobs.width,
+        height: knobs.height,
+        fps: knobs.fps.unwrap_or(source_fps),
+        bitrate_bps: if placement == Placement::Remote {
+            knobs.bitrate_bps as u64
+        } else {
+            0
+        },
+    }
+}
+
+type PingResult = (Instant, Option<Duration>);
+
 /// Runs a video through the runtime, handing every frame's record to `sink` in frame order.
 pub async fn run(
     source: Box<dyn VideoSource>,
@@ -146,7 +178,7 @@ pub async fn run(
     options: &RunOptions,
     mut sink: impl FnMut(&FrameRecord) + Send,
 ) -> Result<RunSummary, ClientError> {
-    if options.placement == Placement::Remote && remote.is_none() {
+    if options.placement == Placement::Remote && remote.is_none() && options.auto.is_none() {
         return Err(ClientError::Usage(
             "remote placement needs a server (--server ADDR)".into(),
         ));
@@ -165,36 +197,75 @@ pub async fn run(
         .map(|f| if info.fps > 0.0 { f.min(info.fps) } else { f });
     let local_info = local.info().clone();
     let local: LocalDetector = Arc::new(Mutex::new(local));
-    let inflight_limit = match (options.placement, options.mode) {
-        (Placement::Remote, Mode::Pipelined { inflight }) => inflight.max(1),
-        _ => 1,
+    let mut knobs = Knobs {
+        placement: options.placement,
+        width,
+        height,
+        fps,
+        bitrate_bps: options.bitrate_bps,
     };
-    let mut capture = Capture::start(source, fps, options.pace, options.max_frames);
+    let mut auto = options.auto.as_ref().map(|a| {
+        Auto::new(
+            a,
+            (local_info.model.clone(), local_info.input_width as u32),
+            (info.width & !1, info.height & !1, info.fps),
+        )
+    });
+    // Under auto the frame rate changes as it runs: the camera hands over every frame and the
+    // loop samples at the current rate.
+    let capture_fps = if auto.is_some() { None } else { fps };
+    let mut capture = Capture::start(source, capture_fps, options.pace, options.max_frames);
     let mut resizer = Resizer::new();
     let mut encoder: Option<H264Encoder> = None;
     let need_keyframe = Arc::new(AtomicBool::new(false));
     let mut generation = 0u64;
     let mut seq = 0u64;
     let mut pending: FuturesOrdered<Pending> = FuturesOrdered::new();
+    let mut pings: FuturesUnordered<Pin<Box<dyn Future<Output = PingResult> + Send>>> =
+        FuturesUnordered::new();
+    let mut next_ping = Instant::now();
     let mut records: Vec<FrameRecord> = Vec::new();
     let mut last_remote: Vec<Detection> = Vec::new();
     let mut first_capture: Option<Instant> = None;
     let run_start = Instant::now();
-    let base_config = |placement: Placement, model: &str, input: u32| Config {
-        placement,
-        model: model.to_string(),
-        input_size: input,
-        width,
-        height,
-        fps: fps.unwrap_or(info.fps),
-        bitrate_bps: if placement == Placement::Remote {
-            options.bitrate_bps as u64
-        } else {
-            0
-        },
-    };
+    let since_start = |t: Instant| (t - run_start).as_secs_f64();
     let mut source_done = false;
     loop {
+        if let Some(a) = auto.as_mut() {
+            let session = remote.and_then(Remote::current);
+            let server = session
+                .as_ref()
+                .map(|s| s.connection.welcome())
+                .map(|w| (w.model.clone(), w.input_size));
+            if let Some(new) = a.poll(
+                since_start(Instant::now()),
+                server.as_ref().map(|(m, s)| (m.as_str(), *s)),
+                &knobs,
+            ) {
+                if (new.width, new.height, new.bitrate_bps)
+                    != (knobs.width, knobs.height, knobs.bitrate_bps)
+                {
+                    // A new encoder starts with a key frame at the new size and rate.
+                    encoder = None;
+                }
+                knobs = new;
+            }
+            if let (Some(session), true) = (session, Instant::now() >= next_ping) {
+                next_ping = Instant::now() + a.ping_every;
+                pings.push(Box::pin(async move {
+                    let rtt =
+                        tokio::time::timeout(Duration::from_secs(2), session.connection.ping())
+                            .await
+                            .ok()
+                            .and_then(Result::ok);
+                    (Instant::now(), rtt)
+                }));
+            }
+        }
+        let inflight_limit = match (knobs.placement, options.mode) {
+            (Placement::Remote, Mode::Pipelined { inflight }) => inflight.max(1),
+            _ => 1,
+        };
         // Keep the pipeline full.
         while !source_done && pending.len() < inflight_limit {
             let Some(item) = capture.next().await else {
@@ -202,6 +273,12 @@ pub async fn run(
                 break;
             };
             let captured = item?;
+            if let Some(a) = auto.as_mut() {
+                if !a.keep(captured.pts, knobs.fps) {
+                    continue;
+                }
+            }
+            let (width, height) = (knobs.width, knobs.height);
             let captured_at = match options.pace {
                 Pace::Live => captured.available_at,
                 Pace::Fast => Instant::now(),
@@ -219,12 +296,14 @@ pub async fn run(
             let record = FrameRecord {
                 index: captured.index,
                 pts_s: captured.pts.as_secs_f64(),
-                capture_s: (captured_at - run_start).as_secs_f64(),
-                placement: options.placement,
-                config: base_config(
+                capture_s: since_start(captured_at),
+                placement: knobs.placement,
+                config: config_of(
+                    &knobs,
                     Placement::Local,
                     &local_info.model,
                     local_info.input_width as u32,
+                    info.fps,
                 ),
                 detections: Vec::new(),
                 latency,
@@ -235,13 +314,13 @@ pub async fn run(
                 server_batch: None,
                 device: options.device.clone(),
             };
-            let session = match options.placement {
+            let session = match knobs.placement {
                 Placement::Remote => remote.and_then(Remote::current),
                 Placement::Local => None,
             };
             let future: Pending = match session {
                 None => {
-                    let fallback = (options.placement == Placement::Remote)
+                    let fallback = (knobs.placement == Placement::Remote)
                         .then(|| "no session with the edge server".to_string());
                     Box::pin(local_frame(
                         local.clone(),
@@ -263,8 +342,8 @@ pub async fn run(
                     let enc = match &mut encoder {
                         Some(e) => e,
                         None => encoder.insert(H264Encoder::new(EncoderSettings {
-                            bitrate_bps: options.bitrate_bps,
-                            max_fps: fps.unwrap_or(info.fps).max(1.0) as f32,
+                            bitrate_bps: knobs.bitrate_bps,
+                            max_fps: knobs.fps.unwrap_or(info.fps).max(1.0) as f32,
                             keyframe_interval: options.keyframe_interval,
                             rate_control: options.rate_control,
                             ..EncoderSettings::default()
@@ -278,8 +357,13 @@ pub async fn run(
                     let mut record = record;
                     record.latency.encode_ms = ms(t_encode.elapsed());
                     let welcome = session.connection.welcome().clone();
-                    record.config =
-                        base_config(Placement::Remote, &welcome.model, welcome.input_size);
+                    record.config = config_of(
+                        &knobs,
+                        Placement::Remote,
+                        &welcome.model,
+                        welcome.input_size,
+                        info.fps,
+                    );
                     if encoded.kind == FrameKind::Skipped {
                         record.skipped = true;
                         record.latency.total_ms = ms(captured_at.elapsed());
@@ -302,7 +386,7 @@ pub async fn run(
                                 width,
                                 height,
                                 fps: record.config.fps,
-                                bitrate_bps: options.bitrate_bps as u64,
+                                bitrate_bps: knobs.bitrate_bps as u64,
                             }),
                             h264: encoded.data,
                             keyframe: matches!(encoded.kind, FrameKind::Idr | FrameKind::I),
@@ -324,13 +408,27 @@ pub async fn run(
             };
             pending.push_back(future);
         }
-        let Some(mut analysed) = pending.next().await else {
+        // The next result; ping answers are taken meanwhile.
+        let next = loop {
+            tokio::select! {
+                analysed = pending.next() => break analysed,
+                Some((at, rtt)) = pings.next(), if !pings.is_empty() => {
+                    if let (Some(a), Some(rtt)) = (auto.as_mut(), rtt) {
+                        a.on_ping(since_start(at), rtt);
+                    }
+                }
+            }
+        };
+        let Some(mut analysed) = next else {
             break;
         };
         if analysed.record.skipped {
             analysed.record.detections = last_remote.clone();
         } else if analysed.fresh_remote {
             last_remote = analysed.record.detections.clone();
+        }
+        if let Some(a) = auto.as_mut() {
+            a.on_record(since_start(Instant::now()), &analysed.record);
         }
         sink(&analysed.record);
         records.push(analysed.record);
@@ -348,6 +446,9 @@ pub async fn run(
         );
     }
     summary.reconnects = remote.map_or(0, Remote::reconnects);
+    if let Some(a) = auto {
+        summary.decisions = a.decisions;
+    }
     Ok(summary)
 }
 

@@ -62,6 +62,9 @@ pub struct RunSummary {
     /// Mean protocol bytes sent per remote frame.
     pub bytes_per_remote_frame: Option<f64>,
     pub reconnects: u64,
+    /// Every decision of `--placement auto`, with its reasons.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub decisions: Vec<deepoffload_decide::DecisionLog>,
 }
 
 impl RunSummary {
@@ -128,6 +131,7 @@ impl RunSummary {
             server_ms_per_frame: mean_of(&server_ms),
             bytes_per_remote_frame: mean_of(&bytes_remote),
             reconnects,
+            decisions: Vec::new(),
         }
     }
 }

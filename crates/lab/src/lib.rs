@@ -1,8 +1,9 @@
 //! The laboratory: the profiler that measures every configuration, device classes, energy
 //! meters and models, polynomial fits and generated findings.
 //!
-//! This crate measures and summarises; it never opens sockets (network conditions enter later,
-//! in the decision engine and the experiments).
+//! It also replays decision policies over network traces (`replay`), a simulation calibrated
+//! on a profile whose network part is the link emulator's own timing model. This crate never
+//! opens sockets.
 
 pub mod devices;
 pub mod energy;
@@ -10,6 +11,7 @@ pub mod fit;
 pub mod grid;
 mod profiler;
 pub mod reference;
+pub mod replay;
 pub mod summary;
 
 pub use devices::{find_device, DeviceClass};

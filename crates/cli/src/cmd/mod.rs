@@ -1,6 +1,7 @@
 //! One module per subcommand, plus the wiring they share.
 
 pub mod bench;
+pub mod decide;
 pub mod detect;
 pub mod link;
 pub mod models;

@@ -17,9 +17,38 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 pub async fn run(args: RunArgs) -> Result<ExitCode> {
-    if args.placement == Placement::Remote && args.server.is_none() {
+    let placement = match args.placement.as_str() {
+        "remote" => Placement::Remote,
+        _ => Placement::Local,
+    };
+    let auto = args.placement == "auto";
+    if placement == Placement::Remote && args.server.is_none() {
         bail!("--placement remote needs --server HOST:PORT (or use --placement local)");
     }
+    let controller = if auto {
+        let Some(profile) = &args.profile else {
+            bail!("--placement auto decides from a profile: give --profile FILE (make one with `deepoffload profile --device {}`)", args.device);
+        };
+        let optimiser = super::decide::load_optimiser(profile, &args.mode)?;
+        if optimiser.candidates.device != args.device {
+            tracing::warn!(
+                "the profile is for device {}, this run emulates {}: local predictions will be off (profile with --device {})",
+                optimiser.candidates.device,
+                args.device,
+                args.device
+            );
+        }
+        Some(deepoffload_decide::Controller::new(
+            optimiser,
+            args.requirements.requirements()?,
+            deepoffload_decide::ControllerSettings::default(),
+        ))
+    } else {
+        if args.profile.is_some() {
+            bail!("--profile is used by --placement auto only");
+        }
+        None
+    };
     if args.link.is_some() && args.server.is_none() {
         bail!("--link emulates the path to a server: give --server too");
     }
@@ -85,7 +114,7 @@ pub async fn run(args: RunArgs) -> Result<ExitCode> {
         tracing::info!("emulated link: {}", link.describe());
     }
     let options = RunOptions {
-        placement: args.placement,
+        placement,
         fps: args.fps,
         resolution: args.resolution,
         bitrate_bps: u32::try_from(args.bitrate).context("--bitrate above 4 Gbit/s")?,
@@ -102,6 +131,10 @@ pub async fn run(args: RunArgs) -> Result<ExitCode> {
         deadline: args.deadline,
         max_frames: args.max_frames,
         device: device_label,
+        auto: controller.map(|controller| deepoffload_client::AutoOptions {
+            controller,
+            ping_every: Duration::from_secs(1),
+        }),
     };
     let mut out: Box<dyn Write + Send> = match &args.out {
         Some(path) => Box::new(std::io::BufWriter::new(
@@ -160,6 +193,14 @@ pub async fn run(args: RunArgs) -> Result<ExitCode> {
     out.flush()?;
     if let Some(e) = write_error {
         bail!("writing frame records: {e}");
+    }
+    if let Some(path) = &args.decisions {
+        let mut text = String::new();
+        for d in &summary.decisions {
+            text.push_str(&serde_json::to_string(d)?);
+            text.push('\n');
+        }
+        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
     }
     if let Some(path) = &args.summary_json {
         std::fs::write(path, serde_json::to_string_pretty(&summary)?)
@@ -232,6 +273,14 @@ fn summary_table(s: &RunSummary) -> Table {
             s.bytes_down
         )),
         ("reconnects", s.reconnects.to_string()),
+        ("decisions", if s.decisions.is_empty() { "-".into() } else {
+            format!(
+                "{} ({} changes; last: {})",
+                s.decisions.len(),
+                s.decisions.iter().filter(|d| d.previous.is_some()).count(),
+                s.decisions.last().map(|d| d.chosen.to_string()).unwrap_or_default()
+            )
+        }),
     ];
     for (k, v) in rows {
         t.add_row([k.to_string(), v]);

@@ -1,0 +1,231 @@
+//! The configurations the optimiser chooses among, with what the profile measured for each,
+//! averaged over the profile's videos (at run time the engine does not know the content).
+
+use crate::DecideError;
+use deepoffload_core::profile::{Cell, Profile};
+use deepoffload_core::Placement;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Spacing of the staleness curve, seconds.
+pub const CURVE_STEP_S: f64 = 0.02;
+
+/// What identifies a configuration independently of the video: resolution is a fraction of
+/// the source size, so one decision applies to any camera.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CandidateKey {
+    pub placement: Placement,
+    pub model: String,
+    pub input_size: u32,
+    /// Frame width ÷ source width.
+    pub scale: f64,
+    pub fps: f64,
+    /// 0 when local.
+    pub bitrate_bps: u64,
+}
+
+impl std::fmt::Display for CandidateKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {}@{} ×{:.2} {} fps",
+            self.placement, self.model, self.input_size, self.scale, self.fps
+        )?;
+        if self.placement == Placement::Remote {
+            write!(f, " {}k", self.bitrate_bps / 1000)?;
+        }
+        Ok(())
+    }
+}
+
+/// One configuration with its measured figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct Candidate {
+    pub key: CandidateKey,
+    /// F1 against the reference when the result is shown `i · CURVE_STEP_S` seconds late.
+    #[serde(skip)]
+    pub accuracy_at: Vec<f64>,
+    /// F1 and mean IoU shown at once.
+    pub f1: f64,
+    pub mean_iou: f64,
+    /// Frame rate the configuration can reach at most (after encoder skipping).
+    pub max_fps: f64,
+    /// Encoded bytes per sent frame (0 local).
+    pub bytes_per_frame: f64,
+    /// Device compute per frame (resize + encode, or resize + local inference), ms.
+    pub device_ms: f64,
+    /// Server decode + inference per frame (0 local), ms.
+    pub server_ms: f64,
+}
+
+impl Candidate {
+    /// F1 of a result shown `age_s` seconds after its frame was captured.
+    pub fn accuracy_at_age(&self, age_s: f64) -> f64 {
+        let x = (age_s.max(0.0)) / CURVE_STEP_S;
+        let i = x.floor() as usize;
+        let n = self.accuracy_at.len();
+        if i + 1 >= n {
+            return self.accuracy_at[n - 1];
+        }
+        let frac = x - i as f64;
+        self.accuracy_at[i] * (1.0 - frac) + self.accuracy_at[i + 1] * frac
+    }
+
+    /// Mean F1 over the time a result stays on screen: from `age_s` to `age_s + shown_s`.
+    pub fn accuracy_while_shown(&self, age_s: f64, shown_s: f64) -> f64 {
+        if shown_s.is_nan() || shown_s <= 0.0 || shown_s.is_infinite() {
+            return self.accuracy_at_age(age_s);
+        }
+        // Trapezoid over 8 intervals: the curve is smooth and this runs per candidate per
+        // decision, so a fixed small cost matters more than exactness.
+        const N: usize = 8;
+        let h = shown_s / N as f64;
+        let mut sum = 0.5 * (self.accuracy_at_age(age_s) + self.accuracy_at_age(age_s + shown_s));
+        for k in 1..N {
+            sum += self.accuracy_at_age(age_s + k as f64 * h);
+        }
+        sum / N as f64
+    }
+}
+
+/// The candidates of a profile, plus the device's power figures.
+#[derive(Debug, Clone)]
+pub struct Candidates {
+    pub list: Vec<Candidate>,
+    pub device: String,
+    pub active_w: f64,
+    pub idle_w: f64,
+    /// Radio power model per technology: (αu mW/Mbit/s, αd mW/Mbit/s, β mW).
+    pub radio: BTreeMap<String, [f64; 3]>,
+}
+
+impl Candidates {
+    /// Averages every configuration over the profile's videos.
+    pub fn from_profile(profile: &Profile) -> Result<Self, DecideError> {
+        if profile.cells.is_empty() || profile.videos.is_empty() {
+            return Err(DecideError::Profile(
+                "the profile has no cells; run `deepoffload profile` first".into(),
+            ));
+        }
+        let video_of = |name: &str| profile.videos.iter().find(|v| v.name == name);
+        let mut horizon_s = f64::INFINITY;
+        for v in &profile.videos {
+            if v.fps > 0.0 {
+                horizon_s = horizon_s.min(profile.max_lag as f64 / v.fps);
+            }
+        }
+        if !horizon_s.is_finite() {
+            horizon_s = 1.0;
+        }
+        let points = (horizon_s / CURVE_STEP_S).floor() as usize + 1;
+        // Group cells by key; keep insertion order for stable output.
+        let mut groups: Vec<(CandidateKey, Vec<&Cell>)> = Vec::new();
+        for cell in &profile.cells {
+            let video = video_of(&cell.video).ok_or_else(|| {
+                DecideError::Profile(format!(
+                    "cell of video `{}` but no such video in the profile",
+                    cell.video
+                ))
+            })?;
+            let c = &cell.config;
+            let scale = (c.width as f64 / video.width.max(1) as f64 * 100.0).round() / 100.0;
+            let key = CandidateKey {
+                placement: c.placement,
+                model: c.model.clone(),
+                input_size: c.input_size,
+                scale,
+                fps: c.fps,
+                bitrate_bps: if c.placement == Placement::Remote {
+                    c.bitrate_bps
+                } else {
+                    0
+                },
+            };
+            match groups.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, cells)) => cells.push(cell),
+                None => groups.push((key, vec![cell])),
+            }
+        }
+        let list = groups
+            .into_iter()
+            .map(|(key, cells)| {
+                let n = cells.len() as f64;
+                let mean = |f: &dyn Fn(&Cell) -> f64| cells.iter().map(|c| f(c)).sum::<f64>() / n;
+                let accuracy_at = (0..points)
+                    .map(|i| {
+                        let t = i as f64 * CURVE_STEP_S;
+                        mean(&|c: &Cell| {
+                            let fps = video_of(&c.video).map_or(10.0, |v| v.fps);
+                            curve_at(&c.staleness_f1, t * fps)
+                        })
+                    })
+                    .collect();
+                let server_ms = if key.placement == Placement::Remote {
+                    mean(&|c| c.latency_ms.decode + c.latency_ms.inference)
+                } else {
+                    0.0
+                };
+                Candidate {
+                    f1: mean(&|c| c.accuracy.f1),
+                    mean_iou: mean(&|c| c.accuracy.mean_iou),
+                    max_fps: mean(&|c| c.achieved_fps).min(key.fps),
+                    bytes_per_frame: mean(&|c| c.bytes_per_frame),
+                    device_ms: mean(&|c| c.latency_ms.device_compute),
+                    server_ms,
+                    accuracy_at,
+                    key,
+                }
+            })
+            .collect();
+        let (active_w, idle_w) = if profile.device.active_w > 0.0 {
+            (profile.device.active_w, profile.device.idle_w)
+        } else {
+            // Profiles written before the device's powers were recorded: recover them from two
+            // cells' compute power (P = idle + (active − idle) · busy).
+            power_from_cells(profile).unwrap_or((0.0, 0.0))
+        };
+        Ok(Self {
+            list,
+            device: profile.device.name.clone(),
+            active_w,
+            idle_w,
+            radio: profile.energy_model.radio.clone(),
+        })
+    }
+}
+
+/// Linear interpolation of a per-frame curve at fractional frame `x` (held flat past its end).
+fn curve_at(curve: &[f64], x: f64) -> f64 {
+    if curve.is_empty() {
+        return 0.0;
+    }
+    let i = x.floor().max(0.0) as usize;
+    if i + 1 >= curve.len() {
+        return curve[curve.len() - 1];
+    }
+    let frac = x - i as f64;
+    curve[i] * (1.0 - frac) + curve[i + 1] * frac
+}
+
+fn power_from_cells(profile: &Profile) -> Option<(f64, f64)> {
+    let points: Vec<(f64, f64)> = profile
+        .cells
+        .iter()
+        .map(|c| {
+            let busy = (c.latency_ms.device_compute * c.achieved_fps / 1e3).min(1.0);
+            (busy, c.energy.compute_w)
+        })
+        .collect();
+    let (lo, hi) = points.iter().fold((points[0], points[0]), |(lo, hi), &p| {
+        (
+            if p.0 < lo.0 { p } else { lo },
+            if p.0 > hi.0 { p } else { hi },
+        )
+    });
+    if hi.0 - lo.0 < 1e-3 {
+        return None;
+    }
+    let slope = (hi.1 - lo.1) / (hi.0 - lo.0);
+    let idle = lo.1 - slope * lo.0;
+    Some((idle + slope, idle))
+}

@@ -1,0 +1,252 @@
+//! The decision engine at its corners, on a small hand-made candidate set shaped like the
+//! study's phone: the small model locally is slow (600 ms at full size), the big model on the
+//! server is accurate, and bit rate buys accuracy.
+
+use deepoffload_core::Placement;
+use deepoffload_decide::{
+    Candidate, CandidateKey, Candidates, Controller, ControllerSettings, Mode, NetState, Optimiser,
+    Requirements, ViolationKind,
+};
+
+fn candidate(
+    placement: Placement,
+    model: &str,
+    scale: f64,
+    fps: f64,
+    bitrate_bps: u64,
+    f1: f64,
+) -> Candidate {
+    let remote = placement == Placement::Remote;
+    Candidate {
+        key: CandidateKey {
+            placement,
+            model: model.into(),
+            input_size: if model == "yolov4-tiny" { 608 } else { 416 },
+            scale,
+            fps,
+            bitrate_bps: if remote { bitrate_bps } else { 0 },
+        },
+        // F1 decays by half over 2 s of staleness.
+        accuracy_at: (0..=100)
+            .map(|i| f1 * (1.0 - 0.5 * i as f64 / 100.0))
+            .collect(),
+        f1,
+        mean_iou: 0.8,
+        max_fps: fps,
+        bytes_per_frame: if remote {
+            bitrate_bps as f64 / 8.0 / fps
+        } else {
+            0.0
+        },
+        device_ms: if remote {
+            30.0 * scale * scale
+        } else if model == "yolov4-tiny" {
+            1500.0 * scale * scale
+        } else {
+            600.0 * scale * scale
+        },
+        server_ms: if remote { 40.0 } else { 0.0 },
+    }
+}
+
+fn optimiser() -> Optimiser {
+    let mut list = Vec::new();
+    for fps in [10.0, 5.0, 2.0] {
+        for scale in [1.0, 0.5, 0.25] {
+            for (model, f1) in [("yolov3-tiny", 0.45), ("yolov4-tiny", 0.7)] {
+                list.push(candidate(
+                    Placement::Local,
+                    model,
+                    scale,
+                    fps,
+                    0,
+                    f1 * (0.6 + 0.4 * scale),
+                ));
+                for bitrate in [250_000, 500_000, 1_000_000, 2_000_000] {
+                    let quality = 0.8 + 0.2 * (bitrate as f64 / 2e6);
+                    let f1 = if model == "yolov4-tiny" { 0.95 } else { 0.6 }
+                        * quality
+                        * (0.6 + 0.4 * scale);
+                    list.push(candidate(Placement::Remote, model, scale, fps, bitrate, f1));
+                }
+            }
+        }
+    }
+    Optimiser::new(
+        Candidates {
+            list,
+            device: "test-phone".into(),
+            active_w: 3.5,
+            idle_w: 1.0,
+            radio: [
+                ("lte".to_string(), [438.39, 51.97, 1288.04]),
+                ("wifi".to_string(), [283.17, 137.01, 132.86]),
+            ]
+            .into_iter()
+            .collect(),
+        },
+        Mode::StopAndWait,
+    )
+}
+
+fn relaxed() -> Requirements {
+    Requirements {
+        max_latency_ms: 2000.0,
+        min_accuracy: 0.0,
+        ..Requirements::default()
+    }
+}
+
+#[test]
+fn no_network_runs_locally() {
+    let o = optimiser();
+    let net = NetState {
+        uplink_bps: 0.0,
+        rtt_ms: 50.0,
+    };
+    let d = o.decide(&net, &relaxed(), |_| true).unwrap();
+    assert_eq!(o.list()[d.chosen].key.placement, Placement::Local);
+    assert!(d.feasible);
+    // And with the default requirements (200 ms), local cannot meet them but is still chosen,
+    // flagged, over a remote configuration that cannot run at all.
+    let d = o.decide(&net, &Requirements::default(), |_| true).unwrap();
+    assert_eq!(o.list()[d.chosen].key.placement, Placement::Local);
+    assert!(!d.feasible);
+}
+
+#[test]
+fn fast_network_offloads_to_the_big_model() {
+    let o = optimiser();
+    let net = NetState {
+        uplink_bps: 50e6,
+        rtt_ms: 10.0,
+    };
+    let d = o.decide(&net, &Requirements::default(), |_| true).unwrap();
+    let k = &o.list()[d.chosen].key;
+    assert_eq!(k.placement, Placement::Remote, "{k}");
+    assert_eq!(k.model, "yolov4-tiny", "{k}");
+    assert!(d.feasible);
+    assert!(d.prediction.latency_ms <= 200.0);
+    // The runner-up is reported for the log.
+    assert!(d.runner_up.is_some());
+}
+
+#[test]
+fn tight_energy_budget_picks_the_lowest_power_feasible_configuration() {
+    let o = optimiser();
+    let net = NetState {
+        uplink_bps: 20e6,
+        rtt_ms: 30.0,
+    };
+    let mut req = relaxed();
+    let all: Vec<_> = o
+        .list()
+        .iter()
+        .map(|c| (c, o.predict(c, &net, &req)))
+        .collect();
+    let min_power = all
+        .iter()
+        .map(|(_, p)| p.power_w)
+        .fold(f64::INFINITY, f64::min);
+    // A budget only slightly above the minimum: few configurations fit.
+    req.max_power_w = min_power * 1.02;
+    let d = o.decide(&net, &req, |_| true).unwrap();
+    assert!(d.feasible, "{:?}", d.violations);
+    assert!(d.prediction.power_w <= req.max_power_w);
+    // Among everything within the budget, the utility is the highest.
+    let best_within = all
+        .iter()
+        .filter(|(_, p)| p.power_w <= req.max_power_w)
+        .map(|(_, p)| p.utility)
+        .fold(f64::NEG_INFINITY, f64::max);
+    assert_eq!(d.prediction.utility, best_within);
+    // Unconstrained, the choice would draw more power.
+    let free = o.decide(&net, &relaxed(), |_| true).unwrap();
+    assert!(free.prediction.power_w > req.max_power_w);
+}
+
+#[test]
+fn infeasible_requirements_give_the_least_violating_configuration_flagged() {
+    let o = optimiser();
+    let net = NetState {
+        uplink_bps: 300e3,
+        rtt_ms: 150.0,
+    };
+    let req = Requirements {
+        max_latency_ms: 50.0,
+        min_accuracy: 0.99,
+        ..Requirements::default()
+    };
+    let d = o.decide(&net, &req, |_| true).unwrap();
+    assert!(!d.feasible);
+    assert!(!d.violations.is_empty());
+    assert!(d
+        .violations
+        .iter()
+        .any(|v| v.kind == ViolationKind::Accuracy));
+    // No other candidate violates less in total.
+    let total = |c: &Candidate, p: &deepoffload_decide::Prediction| {
+        o.violations(c, p, &net, &req)
+            .iter()
+            .map(|v| v.relative_excess)
+            .sum::<f64>()
+    };
+    let chosen = total(&o.list()[d.chosen], &d.prediction);
+    for c in o.list() {
+        let p = o.predict(c, &net, &req);
+        assert!(total(c, &p) >= chosen - 1e-12, "{} violates less", c.key);
+    }
+}
+
+#[test]
+fn allowed_filter_restricts_the_choice() {
+    let o = optimiser();
+    let net = NetState {
+        uplink_bps: 50e6,
+        rtt_ms: 10.0,
+    };
+    let d = o
+        .decide(&net, &Requirements::default(), |c| {
+            c.key.model == "yolov3-tiny"
+        })
+        .unwrap();
+    assert_eq!(o.list()[d.chosen].key.model, "yolov3-tiny");
+}
+
+#[test]
+fn controller_follows_a_drop_and_recovers_by_probing() {
+    let mut c = Controller::new(optimiser(), relaxed(), ControllerSettings::default());
+    let mut t = 0.0;
+    c.on_rtt(t, 40.0);
+    let start = c.poll(t, |_| true).unwrap();
+    assert_eq!(start.reason, "start");
+    // A fast uplink: 20 Mbit/s.
+    let feed = |c: &mut Controller, t: &mut f64, bps: f64, seconds: f64| {
+        let end = *t + seconds;
+        while *t < end {
+            *t += 0.1;
+            let bytes = c.current_candidate().map_or(0.0, |k| k.bytes_per_frame) as u64 + 60;
+            if c.current_candidate().unwrap().key.placement == Placement::Remote {
+                c.on_frame(*t, bytes, 40.0 + bytes as f64 * 8e3 / bps);
+            } else {
+                c.on_rtt(*t, 40.0);
+            }
+            c.poll(*t, |_| true);
+        }
+    };
+    feed(&mut c, &mut t, 20e6, 5.0);
+    let high = c.current_candidate().unwrap().key.clone();
+    assert_eq!(high.placement, Placement::Remote);
+    // The uplink falls to 300 kbit/s: within a couple of windows the bit rate follows.
+    feed(&mut c, &mut t, 300e3, 2.0);
+    let low = c.current_candidate().unwrap().key.clone();
+    assert!(
+        low.placement == Placement::Local || low.bitrate_bps <= 250_000,
+        "still at {low} after the drop"
+    );
+    // It comes back: probing finds the capacity again.
+    feed(&mut c, &mut t, 20e6, 20.0);
+    let back = c.current_candidate().unwrap().key.clone();
+    assert_eq!(back.placement, Placement::Remote);
+    assert!(back.bitrate_bps >= 1_000_000, "stuck at {back}");
+}
