@@ -168,6 +168,18 @@ pub struct EnergyModelInfo {
     pub citation: String,
 }
 
+/// The bit rates of the remote cells among `cells`, ascending, each once.
+pub fn remote_bitrates<'a>(cells: impl IntoIterator<Item = &'a Cell>) -> Vec<u64> {
+    let mut rates: Vec<u64> = cells
+        .into_iter()
+        .filter(|c| c.config.placement == crate::Placement::Remote)
+        .map(|c| c.config.bitrate_bps)
+        .collect();
+    rates.sort_unstable();
+    rates.dedup();
+    rates
+}
+
 impl Profile {
     /// The cells of one video.
     pub fn cells_of<'a>(&'a self, video: &'a str) -> impl Iterator<Item = &'a Cell> + 'a {

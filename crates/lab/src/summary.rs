@@ -87,13 +87,7 @@ pub fn findings(p: &Profile) -> Vec<String> {
         keys.dedup();
         for (m, s, w, h) in &keys {
             let mut by_rate: Vec<(u64, f64)> = Vec::new();
-            let mut rates: Vec<u64> = cells
-                .iter()
-                .filter(|c| c.config.placement == Placement::Remote)
-                .map(|c| c.config.bitrate_bps)
-                .collect();
-            rates.sort();
-            rates.dedup();
+            let rates = deepoffload_core::profile::remote_bitrates(cells.iter().copied());
             for r in rates {
                 let f1 = mean(
                     cells

@@ -18,16 +18,11 @@ fn grid() -> Grid {
                 size: 320,
             },
         ],
-        placements: vec![Placement::Local, Placement::Remote],
-        scales: vec![1.0, 0.5],
-        bitrates: vec![300_000, 1_000_000],
-        fps: vec![5.0, 2.0],
-        rate_control: deepoffload_video::RateControl::Cbr,
-        eval_every_s: 2.0,
         max_lag: 5,
         max_seconds: Some(12.0),
         latency_sizes: vec![320, 416, 512],
         latency_runs: 3,
+        ..Grid::small()
     }
 }
 

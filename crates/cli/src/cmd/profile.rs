@@ -127,13 +127,7 @@ pub fn markdown(p: &Profile) -> String {
             v.reference_objects
         );
         let cells: Vec<_> = p.cells_of(&v.name).collect();
-        let mut rates: Vec<u64> = cells
-            .iter()
-            .filter(|c| c.config.placement == Placement::Remote)
-            .map(|c| c.config.bitrate_bps)
-            .collect();
-        rates.sort();
-        rates.dedup();
+        let rates = deepoffload_core::profile::remote_bitrates(cells.iter().copied());
         let mut models: Vec<(String, u32)> = cells
             .iter()
             .map(|c| (c.config.model.clone(), c.config.input_size))
