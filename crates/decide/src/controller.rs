@@ -4,7 +4,7 @@
 
 use crate::candidates::{Candidate, CandidateKey};
 use crate::estimator::{EstimatorSettings, NetEstimate, NetworkEstimator};
-use crate::optimiser::{NetState, Optimiser, Prediction, Requirements, Violation, ViolationKind};
+use crate::optimiser::{NetState, Optimiser, Prediction, Requirements, Violation};
 use deepoffload_core::Placement;
 use serde::Serialize;
 
@@ -271,24 +271,25 @@ impl Controller {
         {
             let c = &self.optimiser.list()[cur];
             if allowed(c) {
-                let p = self.optimiser.predict(c, &net, req);
-                let chance = on_time(p.latency_ms);
-                let ok = chance >= self.settings.min_on_time
-                    && self
-                        .optimiser
-                        .violations(c, &p, &net, req)
-                        .iter()
-                        .all(|v| v.kind == ViolationKind::Latency);
-                let new_expected =
-                    decision.prediction.utility * on_time(decision.prediction.latency_ms);
-                if ok
-                    && decision.feasible
-                    && new_expected <= p.utility * chance * (1.0 + self.settings.hysteresis)
+                let min = self.settings.min_on_time;
+                let (p, violation, expected) = self.optimiser.judge(c, &net, req, min, on_time);
+                let new = &self.optimiser.list()[decision.chosen];
+                let (_, new_violation, new_expected) =
+                    self.optimiser.judge(new, &net, req, min, on_time);
+                // Keep it when it misses no more than the newcomer and is nearly as good (this
+                // also holds when a soft floor is out of everyone's reach).
+                if violation <= new_violation
+                    && new_expected <= expected * (1.0 + self.settings.hysteresis)
                 {
                     decision.runner_up = Some((decision.chosen, decision.prediction));
                     decision.chosen = cur;
                     decision.prediction = p;
-                    decision.violations.clear();
+                    decision.feasible = violation == 0.0;
+                    decision.violations = if decision.feasible {
+                        Vec::new()
+                    } else {
+                        self.optimiser.violations(c, &p, &net, req)
+                    };
                 }
             }
         }

@@ -301,6 +301,38 @@ impl Optimiser {
         })
     }
 
+    /// A candidate's prediction, violation score and expected utility (utility × chance on
+    /// time), judging latency by `on_time`: a chance of at least `min_chance` counts as meeting
+    /// the bound, a lower one as a miss of at least 1% (hard, never a tie with a soft miss).
+    pub fn judge(
+        &self,
+        c: &Candidate,
+        net: &NetState,
+        req: &Requirements,
+        min_chance: f64,
+        on_time: impl Fn(f64) -> f64,
+    ) -> (Prediction, f64, f64) {
+        let p = self.predict(c, net, req);
+        let chance = if p.latency_ms.is_finite() {
+            on_time(p.latency_ms).clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        let judged = Prediction {
+            latency_ms: if chance >= min_chance {
+                p.latency_ms.min(req.max_latency_ms)
+            } else {
+                p.latency_ms.max(req.max_latency_ms * 1.01)
+            },
+            ..p
+        };
+        (
+            p,
+            self.total_violation(c, &judged, net, req),
+            p.utility * chance,
+        )
+    }
+
     /// Like [`Optimiser::decide`], with the chance that a predicted latency meets the bound
     /// given by `on_time` (the controller learns it from its own prediction errors). A
     /// candidate on time with a chance below `min_chance` misses the latency requirement; the
@@ -324,24 +356,8 @@ impl Optimiser {
             if !allowed(c) {
                 continue;
             }
-            let p = self.predict(c, net, req);
-            let chance = if p.latency_ms.is_finite() {
-                on_time(p.latency_ms).clamp(0.0, 1.0)
-            } else {
-                0.0
-            };
-            // Judge latency by the chance: likely enough on time counts as meeting the bound;
-            // otherwise a miss of at least 1% (a hard miss, never a tie with a soft one).
-            let judged = Prediction {
-                latency_ms: if chance >= min_chance {
-                    p.latency_ms.min(req.max_latency_ms)
-                } else {
-                    p.latency_ms.max(req.max_latency_ms * 1.01)
-                },
-                ..p
-            };
-            let violation = self.total_violation(c, &judged, net, req);
-            let entry = (i, p, violation, p.utility * chance);
+            let (p, violation, expected) = self.judge(c, net, req, min_chance, &on_time);
+            let entry = (i, p, violation, expected);
             match &best {
                 Some(b) if !better(&entry, b) => {
                     if second.as_ref().is_none_or(|s| better(&entry, s)) {
