@@ -64,15 +64,8 @@ pub struct VideoInputArgs {
     /// A video file (MP4, Y4M, or anything ffmpeg reads) or a directory of images.
     #[arg(value_name = "FILE|DIR")]
     pub input: PathBuf,
-    /// Decode through ffmpeg even when a native reader exists.
-    #[arg(long)]
-    pub force_ffmpeg: bool,
-    /// The ffmpeg binary (default: $DEEPOFFLOAD_FFMPEG, ffmpeg on PATH, else the pinned build).
-    #[arg(long, value_name = "FILE")]
-    pub ffmpeg: Option<PathBuf>,
-    /// Frame rate of an image directory.
-    #[arg(long, default_value_t = 10.0, value_name = "FPS")]
-    pub image_fps: f64,
+    #[command(flatten)]
+    pub read: VideoReadArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -447,13 +440,13 @@ pub struct RunArgs {
     pub input: VideoReadArgs,
 }
 
-/// How `run` reads its video (the flags of `video` without the positional file).
+/// How a video is read (`video` adds the positional file; `run` takes it with --video).
 #[derive(Debug, Clone, Args)]
 pub struct VideoReadArgs {
     /// Decode through ffmpeg even when a native reader exists.
     #[arg(long)]
     pub force_ffmpeg: bool,
-    /// The ffmpeg binary.
+    /// The ffmpeg binary (default: $DEEPOFFLOAD_FFMPEG, ffmpeg on PATH, else the pinned build).
     #[arg(long, value_name = "FILE")]
     pub ffmpeg: Option<PathBuf>,
     /// Frame rate of an image directory.

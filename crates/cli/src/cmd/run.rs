@@ -9,7 +9,6 @@ use deepoffload_client::{FrameRecord, Mode, Remote, RunOptions, RunSummary};
 use deepoffload_core::{format_bitrate, Placement};
 use deepoffload_net::link::LinkSpec;
 use deepoffload_net::ConnectOptions;
-use deepoffload_video::OpenOptions;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::Write;
 use std::net::ToSocketAddrs;
@@ -75,15 +74,7 @@ pub async fn run(args: RunArgs) -> Result<ExitCode> {
                 label,
             )
         };
-    let source = deepoffload_video::open(
-        &args.video,
-        &store,
-        &OpenOptions {
-            image_fps: args.input.image_fps,
-            force_ffmpeg: args.input.force_ffmpeg,
-            ffmpeg: args.input.ffmpeg.clone(),
-        },
-    )?;
+    let source = deepoffload_video::open(&args.video, &store, &args.input.options())?;
     let link = args
         .link
         .as_deref()

@@ -1,6 +1,6 @@
 //! `deepoffload video info | encode` and `deepoffload bench video`.
 
-use crate::args::{BenchVideoArgs, VideoCommand, VideoEncodeArgs, VideoInputArgs};
+use crate::args::{BenchVideoArgs, VideoCommand, VideoEncodeArgs, VideoInputArgs, VideoReadArgs};
 use anyhow::{bail, Context, Result};
 use comfy_table::{presets, Table};
 use deepoffload_assets::Store;
@@ -26,14 +26,19 @@ pub fn run(command: VideoCommand) -> Result<ExitCode> {
     }
 }
 
-impl VideoInputArgs {
-    pub fn open(&self, store: &Store) -> Result<Box<dyn VideoSource>> {
-        let options = OpenOptions {
+impl VideoReadArgs {
+    pub fn options(&self) -> OpenOptions {
+        OpenOptions {
             image_fps: self.image_fps,
             force_ffmpeg: self.force_ffmpeg,
             ffmpeg: self.ffmpeg.clone(),
-        };
-        Ok(open(&self.input, store, &options)?)
+        }
+    }
+}
+
+impl VideoInputArgs {
+    pub fn open(&self, store: &Store) -> Result<Box<dyn VideoSource>> {
+        Ok(open(&self.input, store, &self.read.options())?)
     }
 }
 
