@@ -8,6 +8,6 @@ pub mod model;
 mod relay;
 mod spec;
 
-pub use model::{Direction, DirectionSpec, LossMode, Shaper, Trace, MTU};
+pub use model::{Direction, DirectionSpec, LossMode, Piece, Shaper, Trace, MTU};
 pub use relay::{Relay, RelayStats};
 pub use spec::{parse_shaper, LinkSpec};

@@ -68,6 +68,120 @@ impl Trace {
     }
 }
 
+/// One piece of a composed trace (see [`Trace::compose`]).
+#[derive(Debug, Clone, Copy)]
+pub enum Piece<'a> {
+    /// A constant rate for a while.
+    Rate { seconds: f64, bps: f64 },
+    /// Nothing delivered for a while.
+    Outage { seconds: f64 },
+    /// A stretch of a recorded trace (wrapping around its period).
+    Excerpt {
+        trace: &'a Trace,
+        from_s: f64,
+        seconds: f64,
+    },
+}
+
+impl Piece<'_> {
+    fn seconds(&self) -> f64 {
+        match *self {
+            Piece::Rate { seconds, .. }
+            | Piece::Outage { seconds }
+            | Piece::Excerpt { seconds, .. } => seconds,
+        }
+    }
+}
+
+impl Trace {
+    /// A scripted network: pieces one after another, one period long. Scripts (a demo's good
+    /// WiFi → congestion → LTE → outage) and synthetic networks are built from these.
+    pub fn compose(name: &str, pieces: &[Piece<'_>]) -> Result<Self, String> {
+        let mut opportunities = Vec::new();
+        let mut start_ms = 0u64;
+        for piece in pieces {
+            let seconds = piece.seconds();
+            if !(seconds > 0.0 && seconds.is_finite()) {
+                return Err(format!(
+                    "{name}: a piece lasts {seconds} s; durations must be positive"
+                ));
+            }
+            let len_ms = (seconds * 1e3).round() as u64;
+            match *piece {
+                Piece::Rate { bps, .. } => {
+                    if !(bps > 0.0 && bps.is_finite()) {
+                        return Err(format!(
+                            "{name}: rate {bps} bit/s must be positive (use an outage for none)"
+                        ));
+                    }
+                    let interval_ms = MTU as f64 * 8.0 * 1e3 / bps;
+                    let count = (len_ms as f64 / interval_ms).floor() as u64;
+                    opportunities.extend(
+                        (0..count).map(|k| start_ms + (k as f64 * interval_ms).floor() as u64),
+                    );
+                }
+                Piece::Outage { .. } => {}
+                Piece::Excerpt { trace, from_s, .. } => {
+                    let from_ms = (from_s * 1e3).round() as u64;
+                    let period = trace.period_ms;
+                    let mut k = from_ms / period;
+                    'copy: loop {
+                        let base = k * period;
+                        for &t in &trace.opportunities {
+                            let at = base + t;
+                            if at < from_ms {
+                                continue;
+                            }
+                            if at >= from_ms + len_ms {
+                                break 'copy;
+                            }
+                            opportunities.push(start_ms + at - from_ms);
+                        }
+                        k += 1;
+                    }
+                }
+            }
+            start_ms += len_ms;
+        }
+        if opportunities.is_empty() {
+            return Err(format!("{name}: the script delivers nothing at all"));
+        }
+        // The period is the last timestamp: one closing opportunity keeps a final outage.
+        if opportunities.last() != Some(&start_ms) {
+            opportunities.push(start_ms);
+        }
+        opportunities.sort_unstable();
+        Ok(Self {
+            name: name.to_string(),
+            opportunities,
+            period_ms: start_ms.max(1),
+        })
+    }
+
+    /// The trace in Mahimahi's text format, one timestamp per line.
+    pub fn to_mahimahi(&self) -> String {
+        let mut text = String::with_capacity(self.opportunities.len() * 6);
+        for t in &self.opportunities {
+            text.push_str(&t.to_string());
+            text.push('\n');
+        }
+        text
+    }
+
+    /// Capacity per window over the first `seconds`, as (window start s, bit/s).
+    pub fn capacity_series(&self, window_s: f64, seconds: f64) -> Vec<(f64, f64)> {
+        let mut out = Vec::new();
+        let mut t = 0.0;
+        while t + window_s <= seconds + 1e-9 {
+            let a = self.capacity_bytes(Duration::from_secs_f64(t));
+            let b = self.capacity_bytes(Duration::from_secs_f64(t + window_s));
+            out.push((t, (b - a) as f64 * 8.0 / window_s));
+            t += window_s;
+        }
+        out
+    }
+}
+
 /// What limits the rate of one direction.
 #[derive(Debug, Clone)]
 pub enum Shaper {
@@ -380,5 +494,49 @@ mod tests {
         );
         assert!(Trace::parse("5\n3\n", "bad").is_err());
         assert!(Trace::parse("\n", "empty").is_err());
+    }
+
+    #[test]
+    fn composed_traces_hold_their_rates_outages_and_excerpts() {
+        let lte = Trace::parse("0\n0\n5\n10\n", "t").unwrap();
+        let t = Trace::compose(
+            "script",
+            &[
+                Piece::Rate {
+                    seconds: 2.0,
+                    bps: 12e6,
+                },
+                Piece::Outage { seconds: 1.0 },
+                Piece::Excerpt {
+                    trace: &lte,
+                    from_s: 0.0,
+                    seconds: 0.02,
+                },
+            ],
+        )
+        .unwrap();
+        assert_eq!(t.period_ms, 3020);
+        let series = t.capacity_series(1.0, 3.0);
+        assert!((series[0].1 - 12e6).abs() < 0.02 * 12e6, "{series:?}");
+        assert_eq!(series[2].1, 0.0, "the outage delivers nothing");
+        // The excerpt: 0,0,5,10 then 10,10,15 (a period starts at the last one), plus the closing one.
+        let tail = t.opportunities.iter().filter(|&&x| x >= 3000).count();
+        assert_eq!(
+            tail,
+            8,
+            "{:?}",
+            &t.opportunities[t.opportunities.len() - 8..]
+        );
+        let back = Trace::parse(&t.to_mahimahi(), "again").unwrap();
+        assert_eq!(back.opportunities, t.opportunities);
+        assert!(Trace::compose("x", &[Piece::Outage { seconds: 1.0 }]).is_err());
+        assert!(Trace::compose(
+            "x",
+            &[Piece::Rate {
+                seconds: 0.0,
+                bps: 1e6
+            }]
+        )
+        .is_err());
     }
 }
