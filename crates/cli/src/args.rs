@@ -56,6 +56,80 @@ pub enum Command {
     /// Measure speed and print it beside the reference numbers.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Reproduce a finding of the measurement study (or all of them): CSV, PNG plots and an
+    /// outcome that `report` sets beside the study's claim.
+    Experiment(ExperimentArgs),
+    /// Write the report: every claim of the study beside our result, with plots, conditions
+    /// and commands (one self-contained HTML page, and Markdown).
+    Report(ReportArgs),
+    /// The whole system in one command: an edge server on loopback, the adaptive client on a
+    /// video under a scripted network (WiFi → congestion → LTE → outage → recovery), compared
+    /// with local-only and remote-only, then the report and annotated frames.
+    Demo(DemoArgs),
+}
+
+/// What the study's commands share.
+#[derive(Debug, Args)]
+pub struct StudyArgs {
+    /// Directory for CSV, PNG, outcomes, the measured profile and the report.
+    #[arg(long, default_value = "study")]
+    pub out: PathBuf,
+    /// Device class the study's phone is (see configs/devices.toml).
+    #[arg(long, default_value = "oneplus-3t")]
+    pub device: String,
+    /// A devices TOML file with more classes.
+    #[arg(long)]
+    pub devices: Option<PathBuf>,
+    /// Use this profile instead of measuring one (measured once into --out otherwise, about 12
+    /// minutes for the default grid).
+    #[arg(long)]
+    pub profile: Option<PathBuf>,
+    /// Grid of the profile measured when none is given: default, small, or a TOML file.
+    #[arg(long, default_value = "default")]
+    pub grid: String,
+    /// Videos to profile and run (default: ../shared/videos/vtest.mp4 and bikes.mp4).
+    #[arg(long, num_args = 1..)]
+    pub videos: Vec<PathBuf>,
+    /// Seconds of video per live run (fps-rtt, breakdown).
+    #[arg(long, default_value_t = 8.0)]
+    pub live_seconds: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct ExperimentArgs {
+    /// `all`, or one of: local-cost, accuracy, fps-rtt, breakdown, energy, wild.
+    pub name: String,
+    #[command(flatten)]
+    pub study: StudyArgs,
+    /// Do not write the report after the experiments.
+    #[arg(long)]
+    pub no_report: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Directory the experiments wrote into.
+    #[arg(long, default_value = "study")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Directory for the report, the annotated frames, the records and the decisions.
+    #[arg(long, default_value = "demo")]
+    pub out: PathBuf,
+    /// The video (default: ../shared/videos/vtest.mp4).
+    #[arg(long)]
+    pub video: Option<PathBuf>,
+    /// Device class of the phone (see configs/devices.toml).
+    #[arg(long, default_value = "oneplus-3t")]
+    pub device: String,
+    /// Decide from this profile (otherwise a quick one is measured into --out, ~20 s).
+    #[arg(long)]
+    pub profile: Option<PathBuf>,
+    /// Stretch (>1) or shrink the scripted network's phases.
+    #[arg(long, default_value_t = 1.0)]
+    pub time_scale: f64,
 }
 
 /// How video files are read.
@@ -423,6 +497,9 @@ pub struct RunArgs {
     /// Stop after this many analysed frames.
     #[arg(long)]
     pub max_frames: Option<u64>,
+    /// Stop after this much of the video (e.g. 30s), whichever limit comes first.
+    #[arg(long, value_parser = parse_duration_arg)]
+    pub duration: Option<std::time::Duration>,
     /// Emulate a declared device (configs/devices.toml): local inference is padded to its
     /// time and every record says "(emulated)".
     #[arg(long, default_value = "this-machine")]

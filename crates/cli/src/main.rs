@@ -70,6 +70,9 @@ fn run(cli: args::Cli) -> Result<ExitCode> {
         args::Command::Evaluate(a) => cmd::decide::evaluate(a),
         args::Command::Bench(args::BenchCommand::Detect(a)) => cmd::bench::run(a),
         args::Command::Bench(args::BenchCommand::Video(a)) => cmd::video::bench(a),
+        args::Command::Experiment(a) => runtime()?.block_on(cmd::study::experiment(a)),
+        args::Command::Report(a) => cmd::study::report(a),
+        args::Command::Demo(a) => runtime()?.block_on(cmd::study::demo(a)),
     }
 }
 

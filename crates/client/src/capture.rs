@@ -62,19 +62,27 @@ pub struct Capture {
     handoff: Handoff,
 }
 
-/// The frames the sampler keeps (all without one), at most `max`, ending after an error.
+/// The frames the sampler keeps (all without one), at most `max`, within `span` of source time
+/// from the first frame, ending after an error.
 fn kept_frames(
     mut source: Box<dyn VideoSource>,
     mut sampler: Option<Sampler>,
     max: u64,
+    span: Option<Duration>,
 ) -> impl Iterator<Item = Result<Frame, VideoError>> {
     let (mut kept, mut done) = (0u64, false);
+    let mut first_pts: Option<Duration> = None;
     std::iter::from_fn(move || loop {
         if done || kept >= max {
             return None;
         }
         match source.next_frame() {
             Ok(Some(frame)) => {
+                let first = *first_pts.get_or_insert(frame.pts);
+                if span.is_some_and(|span| frame.pts.saturating_sub(first) >= span) {
+                    done = true;
+                    return None;
+                }
                 if sampler.as_mut().is_some_and(|s| !s.keep(frame.pts)) {
                     continue;
                 }
@@ -92,17 +100,19 @@ fn kept_frames(
 
 impl Capture {
     /// Starts reading `source`, keeping frames at `fps` (all frames when `None`), stopping after
-    /// `max_frames` kept frames.
+    /// `max_frames` kept frames or `span` of source time, whichever comes first.
     pub fn start(
         source: Box<dyn VideoSource>,
         fps: Option<f64>,
         pace: Pace,
         max_frames: Option<u64>,
+        span: Option<Duration>,
     ) -> Self {
         let frames = kept_frames(
             source,
             fps.map(Sampler::new),
             max_frames.unwrap_or(u64::MAX),
+            span,
         );
         match pace {
             Pace::Fast => {

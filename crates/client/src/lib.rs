@@ -61,6 +61,8 @@ pub struct RunOptions {
     /// A remote result later than this after sending is abandoned and the frame runs locally.
     pub deadline: Duration,
     pub max_frames: Option<u64>,
+    /// Stop after this much source video (a live run's length).
+    pub max_duration: Option<Duration>,
     /// Label of the device local figures belong to (`this-machine`, or "NAME (emulated)").
     pub device: String,
     /// Let the decision engine choose placement, resolution, frame rate and bit rate
@@ -81,6 +83,7 @@ impl Default for RunOptions {
             pace: Pace::Live,
             deadline: Duration::from_secs(1),
             max_frames: None,
+            max_duration: None,
             device: "this-machine".into(),
             auto: None,
         }
@@ -214,7 +217,13 @@ pub async fn run(
     // Under auto the frame rate changes as it runs: the camera hands over every frame and the
     // loop samples at the current rate.
     let capture_fps = if auto.is_some() { None } else { fps };
-    let mut capture = Capture::start(source, capture_fps, options.pace, options.max_frames);
+    let mut capture = Capture::start(
+        source,
+        capture_fps,
+        options.pace,
+        options.max_frames,
+        options.max_duration,
+    );
     let mut resizer = Resizer::new();
     let mut encoder: Option<H264Encoder> = None;
     let need_keyframe = Arc::new(AtomicBool::new(false));

@@ -76,6 +76,32 @@ pub fn draw_detections(img: &mut RgbImage, detections: &[Detection]) {
     }
 }
 
+/// Writes lines of white text on a dark band across the top of the image (what a demo frame
+/// was, where and how it was analysed).
+pub fn draw_caption(img: &mut RgbImage, lines: &[String]) {
+    let scale = ((img.width().max(img.height()) as i64) / 640).clamp(1, 3);
+    let line_h = 8 * scale + 6;
+    let band = line_h * lines.len() as i64 + 4;
+    for y in 0..band.min(img.height() as i64) {
+        for x in 0..img.width() {
+            let p = img.get_pixel_mut(x, y as u32);
+            for c in p.0.iter_mut() {
+                *c /= 4;
+            }
+        }
+    }
+    for (i, line) in lines.iter().enumerate() {
+        text(
+            img,
+            6,
+            4 + i as i64 * line_h,
+            scale,
+            line,
+            Rgb([255, 255, 255]),
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -29,6 +29,58 @@ pub struct DeviceClass {
     pub idle_w: f64,
 }
 
+impl DeviceClass {
+    /// The local detector as this device would run it: this machine's detector as is, or padded
+    /// to the device's time for the model (its declared latency scaled by FLOPs, or this
+    /// machine's measured time × `speed_factor`). Returns it with the device's label for records.
+    pub fn emulate(
+        &self,
+        model: &deepoffload_detect::ImportedModel,
+        mut detector: Box<dyn deepoffload_detect::Detector>,
+    ) -> Result<(Box<dyn deepoffload_detect::Detector>, String), String> {
+        if self.is_this_machine() {
+            return Ok((detector, self.name.clone()));
+        }
+        let size = model.input_size().0 as u32;
+        let ms = match self.models.get(&model.name) {
+            Some(declared) => {
+                let cfg = &model.network.source;
+                let text = std::fs::read_to_string(cfg).map_err(|e| format!("{cfg}: {e}"))?;
+                let at = deepoffload_detect::darknet::Network::parse(
+                    &text,
+                    cfg,
+                    Some((declared.at_size as usize, declared.at_size as usize)),
+                )
+                .map_err(|e| e.to_string())?;
+                declared.latency_ms * model.network.bflops() / at.bflops()
+            }
+            None => {
+                let Some(factor) = self.speed_factor else {
+                    return Err(format!("device {} declares no latency for {} and no speed_factor: add one to its devices file", self.name, model.name));
+                };
+                let probe =
+                    deepoffload_core::RgbBuffer::new(size, size).map_err(|e| e.to_string())?;
+                detector.detect(probe.view()).map_err(|e| e.to_string())?;
+                let t = std::time::Instant::now();
+                for _ in 0..3 {
+                    detector.detect(probe.view()).map_err(|e| e.to_string())?;
+                }
+                t.elapsed().as_secs_f64() * 1e3 / 3.0 * factor
+            }
+        };
+        let label = format!("{} (emulated)", self.name);
+        tracing::info!("emulating {label}: local inference padded to {ms:.0} ms");
+        Ok((
+            Box::new(deepoffload_detect::PaddedDetector::new(
+                detector,
+                std::time::Duration::from_secs_f64(ms / 1e3),
+                &self.name,
+            )),
+            label,
+        ))
+    }
+}
+
 #[derive(Debug, Deserialize)]
 struct DeviceFile {
     device: Vec<DeviceClass>,

@@ -30,3 +30,32 @@ pub enum LabError {
     #[error("{0}")]
     Usage(String),
 }
+
+/// Reads a profile file, with errors that say how to make a good one.
+pub fn load_profile(
+    path: &std::path::Path,
+) -> Result<deepoffload_core::profile::Profile, LabError> {
+    use deepoffload_core::profile::PROFILE_SCHEMA;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        LabError::Usage(format!(
+            "{}: cannot read the profile ({e}); make one with `deepoffload profile --out {}`",
+            path.display(),
+            path.display()
+        ))
+    })?;
+    let profile: deepoffload_core::profile::Profile =
+        serde_json::from_str(&text).map_err(|e| {
+            LabError::Usage(format!(
+                "{}: not a deepoffload profile ({PROFILE_SCHEMA}): {e}; make one with `deepoffload profile`",
+                path.display()
+            ))
+        })?;
+    if profile.schema != PROFILE_SCHEMA {
+        return Err(LabError::Usage(format!(
+            "{}: schema `{}`, this deepoffload reads `{PROFILE_SCHEMA}`; profile again",
+            path.display(),
+            profile.schema
+        )));
+    }
+    Ok(profile)
+}

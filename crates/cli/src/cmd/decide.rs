@@ -5,7 +5,6 @@ use crate::args::{DecideArgs, EvaluateArgs, PredictionArgs, RequirementArgs};
 use anyhow::{bail, Context, Result};
 use comfy_table::{presets, Table};
 use deepoffload_assets::Store;
-use deepoffload_core::profile::{Profile, PROFILE_SCHEMA};
 use deepoffload_decide::{Candidates, Mode, NetState, Optimiser, Prediction, Requirements};
 use deepoffload_lab::replay::{PolicyKind, PolicyReport, Replay, ReplaySettings};
 use deepoffload_net::link::Trace;
@@ -16,26 +15,7 @@ use std::sync::Arc;
 
 /// Reads a profile and builds the optimiser over it.
 pub fn load_optimiser(path: &Path, mode: &str) -> Result<Optimiser> {
-    let text = std::fs::read_to_string(path).with_context(|| {
-        format!(
-            "{}: cannot read the profile (make one with `deepoffload profile --out {}`)",
-            path.display(),
-            path.display()
-        )
-    })?;
-    let profile: Profile = serde_json::from_str(&text).with_context(|| {
-        format!(
-            "{}: not a deepoffload profile ({PROFILE_SCHEMA}); make one with `deepoffload profile`",
-            path.display()
-        )
-    })?;
-    if profile.schema != PROFILE_SCHEMA {
-        bail!(
-            "{}: schema `{}`, this deepoffload reads `{PROFILE_SCHEMA}`; profile again",
-            path.display(),
-            profile.schema
-        );
-    }
+    let profile = deepoffload_lab::load_profile(path)?;
     let candidates = Candidates::from_profile(&profile).map_err(anyhow::Error::msg)?;
     let mode = if mode == "pipelined" {
         Mode::Pipelined

@@ -8,6 +8,7 @@ pub mod models;
 pub mod profile;
 pub mod run;
 pub mod serve;
+pub mod study;
 pub mod video;
 
 use crate::args::{ModelArgs, RuntimeArgs};

@@ -55,25 +55,9 @@ pub async fn run(args: RunArgs) -> Result<ExitCode> {
     let (model, detector) = super::prepare_detector(&store, &args.model, &args.runtime)?;
     let device = deepoffload_lab::find_device(&args.device, args.devices.as_deref())
         .map_err(anyhow::Error::msg)?;
-    let (detector, device_label): (Box<dyn deepoffload_detect::Detector>, String) =
-        if device.is_this_machine() {
-            (Box::new(detector), device.name.clone())
-        } else {
-            let target = emulated_latency(&device, &model, detector)?;
-            let label = format!("{} (emulated)", device.name);
-            tracing::info!(
-                "emulating {label}: local inference padded to {:.0} ms",
-                target.0.as_secs_f64() * 1e3
-            );
-            (
-                Box::new(deepoffload_detect::PaddedDetector::new(
-                    target.1,
-                    target.0,
-                    &device.name,
-                )),
-                label,
-            )
-        };
+    let (detector, device_label) = device
+        .emulate(&model, Box::new(detector))
+        .map_err(anyhow::Error::msg)?;
     let source = deepoffload_video::open(&args.video, &store, &args.input.options())?;
     let link = args
         .link
@@ -121,6 +105,7 @@ pub async fn run(args: RunArgs) -> Result<ExitCode> {
         pace: args.pace,
         deadline: args.deadline,
         max_frames: args.max_frames,
+        max_duration: args.duration,
         device: device_label,
         auto: controller.map(|controller| deepoffload_client::AutoOptions {
             controller,
@@ -199,41 +184,6 @@ pub async fn run(args: RunArgs) -> Result<ExitCode> {
     }
     eprintln!("{}", summary_table(&summary));
     Ok(ExitCode::SUCCESS)
-}
-
-/// A declared device's time for the local model: its declared latency scaled by FLOPs, or this
-/// machine's measured time × its speed factor.
-fn emulated_latency(
-    device: &deepoffload_lab::DeviceClass,
-    model: &deepoffload_detect::ImportedModel,
-    mut detector: deepoffload_detect::YoloDetector,
-) -> Result<(Duration, Box<dyn deepoffload_detect::Detector>)> {
-    use deepoffload_detect::Detector;
-    let size = model.input_size().0 as u32;
-    let ms = match device.models.get(&model.name) {
-        Some(declared) => {
-            let cfg_text = model.network.source.clone();
-            let at = deepoffload_detect::darknet::Network::parse(
-                &std::fs::read_to_string(&cfg_text)?,
-                &cfg_text,
-                Some((declared.at_size as usize, declared.at_size as usize)),
-            )?;
-            declared.latency_ms * model.network.bflops() / at.bflops()
-        }
-        None => {
-            let Some(factor) = device.speed_factor else {
-                bail!("device {} declares no latency for {} and no speed_factor: add one to its devices file", device.name, model.name);
-            };
-            let probe = deepoffload_core::RgbBuffer::new(size, size)?;
-            detector.detect(probe.view())?;
-            let t = std::time::Instant::now();
-            for _ in 0..3 {
-                detector.detect(probe.view())?;
-            }
-            t.elapsed().as_secs_f64() * 1e3 / 3.0 * factor
-        }
-    };
-    Ok((Duration::from_secs_f64(ms / 1e3), Box::new(detector)))
 }
 
 fn summary_table(s: &RunSummary) -> Table {
