@@ -106,26 +106,32 @@ impl InferenceQueue {
     /// Returns an empty batch once the queue is closed and drained.
     pub fn pop_batch(&self, max_batch: usize, max_wait: Duration) -> Vec<Job> {
         let mut state = self.state.lock().expect("queue lock");
-        while state.jobs.is_empty() {
-            if state.closed {
-                return Vec::new();
+        loop {
+            while state.jobs.is_empty() {
+                if state.closed {
+                    return Vec::new();
+                }
+                state = self.ready.wait(state).expect("queue lock");
             }
-            state = self.ready.wait(state).expect("queue lock");
-        }
-        let deadline = Instant::now() + max_wait;
-        while state.jobs.len() < max_batch && !state.closed {
-            let now = Instant::now();
-            if now >= deadline {
-                break;
+            let deadline = Instant::now() + max_wait;
+            while state.jobs.len() < max_batch && !state.closed {
+                let now = Instant::now();
+                if now >= deadline {
+                    break;
+                }
+                state = self
+                    .ready
+                    .wait_timeout(state, deadline - now)
+                    .expect("queue lock")
+                    .0;
             }
-            state = self
-                .ready
-                .wait_timeout(state, deadline - now)
-                .expect("queue lock")
-                .0;
+            // Every job may have been cancelled while the batch waited for company: an empty
+            // batch means "closed" to the consumer, so wait for work again instead.
+            if !state.jobs.is_empty() || state.closed {
+                let n = state.jobs.len().min(max_batch.max(1));
+                return state.jobs.drain(..n).collect();
+            }
         }
-        let n = state.jobs.len().min(max_batch.max(1));
-        state.jobs.drain(..n).collect()
     }
 
     /// Stops accepting jobs; the consumer drains what is left and then sees an empty batch.
@@ -177,6 +183,27 @@ mod tests {
         let (b, mut rb) = job(2);
         q.push(b);
         assert!(matches!(rb.try_recv(), Ok(Outcome::Dropped)));
+    }
+
+    #[test]
+    fn a_cancellation_while_the_batch_waits_does_not_stop_the_consumer() {
+        let q = std::sync::Arc::new(InferenceQueue::new(8));
+        let (a, _ra) = job(1);
+        q.push(a);
+        let q2 = q.clone();
+        let consumer = std::thread::spawn(move || q2.pop_batch(4, Duration::from_millis(200)));
+        // The consumer now waits for company; the client gives up on its only job.
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(q.cancel(1, 1));
+        std::thread::sleep(Duration::from_millis(250));
+        let (b, _rb) = job(2);
+        q.push(b);
+        let batch = consumer.join().unwrap();
+        assert_eq!(
+            batch.iter().map(|j| j.seq).collect::<Vec<_>>(),
+            vec![2],
+            "an empty batch would have ended the inference thread"
+        );
     }
 
     #[test]
