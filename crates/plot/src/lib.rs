@@ -246,7 +246,8 @@ pub fn line_chart(path: &Path, chart: &LineChart) -> Result<(), PlotError> {
         .map_err(|e| draw_error(path, e))?;
         ctx.draw_series(std::iter::once(Text::new(
             label.clone(),
-            (*x, y_hi - (y_hi - y_lo) * 0.04),
+            // At the foot of the line: the legend holds the top corner.
+            (*x, y_lo + (y_hi - y_lo) * 0.03),
             ("sans-serif", 15).into_font().color(&grey),
         )))
         .map_err(|e| draw_error(path, e))?;
@@ -510,8 +511,20 @@ pub fn bar_chart(path: &Path, chart: &BarChart) -> Result<(), PlotError> {
             .label(part.clone())
             .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 16, y + 6)], color.filled()));
     }
+    // The legend goes to the side away from the tallest bar.
+    let tallest = chart
+        .bars
+        .iter()
+        .map(|(_, v)| v.iter().filter(|x| x.is_finite()).sum::<f64>())
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .map_or(0, |(i, _)| i);
     ctx.configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
+        .position(if tallest * 2 >= chart.bars.len() {
+            SeriesLabelPosition::UpperLeft
+        } else {
+            SeriesLabelPosition::UpperRight
+        })
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .label_font(("sans-serif", 15))

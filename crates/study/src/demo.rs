@@ -27,7 +27,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-const LOCAL_MODEL: (&str, u32) = ("yolov3-tiny", 320);
+/// The study's device model: tiny YOLO at 416, ~600 ms per frame on its phone.
+const LOCAL_MODEL: (&str, u32) = ("yolov3-tiny", 416);
 const SERVER_MODEL: (&str, u32) = ("yolov4-tiny", 416);
 const REFERENCE: (&str, u32) = ("yolov4-tiny", 608);
 /// One-way delay of the scripted link.
@@ -103,7 +104,7 @@ pub fn script(lte: Option<&Trace>, scale: f64) -> Result<(Trace, Vec<Phase>)> {
     let s = |x: f64| x * scale;
     let phases = [
         ("good WiFi", s(12.0), "20 Mbit/s".to_string()),
-        ("congestion", s(10.0), "0.5 Mbit/s".to_string()),
+        ("congestion", s(10.0), "0.15 Mbit/s".to_string()),
         ("LTE", s(14.0), lte_name.to_string()),
         ("outage", s(8.0), "nothing delivered".to_string()),
         ("recovery", s(12.0), "20 Mbit/s".to_string()),
@@ -115,7 +116,7 @@ pub fn script(lte: Option<&Trace>, scale: f64) -> Result<(Trace, Vec<Phase>)> {
         },
         Piece::Rate {
             seconds: phases[1].1,
-            bps: 0.5e6,
+            bps: 0.15e6,
         },
         Piece::Excerpt {
             trace: lte,
@@ -172,12 +173,12 @@ pub fn demo_grid() -> Grid {
         ],
         placements: vec![Placement::Local, Placement::Remote],
         scales: vec![0.5, 0.25],
-        bitrates: vec![150_000, 400_000, 1_000_000, 2_000_000],
+        bitrates: vec![60_000, 150_000, 400_000, 1_000_000],
         fps: vec![10.0, 5.0, 2.0],
         eval_every_s: 2.0,
         max_lag: 10,
         max_seconds: Some(30.0),
-        latency_sizes: vec![LOCAL_MODEL.1, SERVER_MODEL.1],
+        latency_sizes: vec![320, 416, 608],
         latency_runs: 3,
         ..Grid::small()
     }
@@ -897,7 +898,7 @@ mod tests {
         assert_eq!(trace.period_ms, (total * 1e3) as u64);
         let caps = trace.capacity_series(1.0, total);
         let at = |t: f64| caps.iter().find(|c| c.0 == t).unwrap().1;
-        assert!(at(2.0) > 19e6 && at(15.0) < 0.6e6, "{caps:?}");
+        assert!(at(2.0) > 19e6 && at(15.0) < 0.2e6, "{caps:?}");
         let outage = phases.iter().find(|p| p.name == "outage").unwrap();
         assert_eq!(at(outage.start_s + 1.0), 0.0);
         assert!(at(total - 2.0) > 19e6);

@@ -113,7 +113,7 @@ img{{max-width:100%;border:1px solid #eee;margin:.5em 0}}code,pre{{background:#f
         }
     }
     for o in &outcomes {
-        let _ = writeln!(md, "\n## {} {{#{}}}\n", o.title, o.name);
+        let _ = writeln!(md, "\n<a id=\"{}\"></a>\n\n## {}\n", o.name, o.title);
         let _ = writeln!(md, "**The study:** {}\n", o.claim);
         let _ = writeln!(md, "**Ours ({}):** {}\n", o.verdict, o.finding);
         let _ = writeln!(md, "Conditions:\n");

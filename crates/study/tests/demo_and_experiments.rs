@@ -82,7 +82,7 @@ async fn the_demo_switches_both_ways_and_every_experiment_reports() {
     assert!(!md.contains("Not run yet"), "{md}");
     for e in Experiment::ALL {
         assert!(
-            md.contains(&format!("{{#{}}}", e.name())),
+            md.contains(&format!("<a id=\"{}\"></a>", e.name())),
             "{} not in the report",
             e.name()
         );

@@ -174,7 +174,7 @@ pub fn run(study: &mut Study, dir: &Path) -> Result<Outcome> {
         title: "Local latency and energy against resolution".into(),
         claim: "Energy and latency increase with pixels² (local detection, OnePlus 3T)".into(),
         finding: format!(
-            "On this machine, latency grows with the square of the input side — in proportion to its pixel count. {} {energy_note}",
+            "On this machine, latency grows with the square of the input side — in proportion to its pixel count. {}. {energy_note}",
             parts.join("; ")
         ),
         verdict: if all_quadratic {
