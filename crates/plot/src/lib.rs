@@ -6,6 +6,8 @@
 //! and fetched through the asset store like the models.
 
 use deepoffload_assets::{Asset, DebPackage, Request, Source, Store};
+use plotters::coord::ranged1d::ValueFormatter;
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::colors::colormaps::ViridisRGB;
@@ -117,6 +119,8 @@ pub struct LineChart {
     pub markers: Vec<(f64, String)>,
     /// A line of small text under the title (conditions, data source).
     pub note: Option<String>,
+    /// A logarithmic y axis (values ≤ 0 are left out), for quantities spanning decades.
+    pub log_y: bool,
 }
 
 fn draw_error(path: &Path, e: impl std::fmt::Display) -> PlotError {
@@ -171,7 +175,7 @@ pub fn line_chart(path: &Path, chart: &LineChart) -> Result<(), PlotError> {
         .series
         .iter()
         .flat_map(|s| s.points.iter().copied())
-        .filter(|(x, y)| x.is_finite() && y.is_finite())
+        .filter(|(x, y)| x.is_finite() && y.is_finite() && (!chart.log_y || *y > 0.0))
         .collect();
     if points.is_empty() {
         return Err(PlotError::Empty(chart.title.clone()));
@@ -186,19 +190,44 @@ pub fn line_chart(path: &Path, chart: &LineChart) -> Result<(), PlotError> {
         x_lo = x_lo.min(*x);
     }
     let (x_lo, x_hi) = pad_range(x_lo, x_hi, false);
-    let (y_lo, y_hi) = pad_range(
+    let (y_min, y_max) = (
         fold(f64::min, f64::MAX, |p| p.1),
         fold(f64::max, f64::MIN, |p| p.1),
-        true,
     );
     let root = BitMapBackend::new(path, SIZE).into_drawing_area();
     let area = titled(root, &chart.title, chart.note.as_deref(), path)?;
-    let mut ctx = ChartBuilder::on(&area)
+    let mut builder = ChartBuilder::on(&area);
+    builder
         .margin(16)
         .x_label_area_size(50)
-        .y_label_area_size(80)
-        .build_cartesian_2d(x_lo..x_hi, y_lo..y_hi)
-        .map_err(|e| draw_error(path, e))?;
+        .y_label_area_size(80);
+    if chart.log_y {
+        let (y_lo, y_hi) = (y_min / 1.5, y_max * 1.5);
+        let ctx = builder
+            .build_cartesian_2d(x_lo..x_hi, (y_lo..y_hi).log_scale())
+            .map_err(|e| draw_error(path, e))?;
+        draw_lines(ctx, chart, (y_lo, y_hi), true, path)?;
+    } else {
+        let (y_lo, y_hi) = pad_range(y_min, y_max, true);
+        let ctx = builder
+            .build_cartesian_2d(x_lo..x_hi, y_lo..y_hi)
+            .map_err(|e| draw_error(path, e))?;
+        draw_lines(ctx, chart, (y_lo, y_hi), false, path)?;
+    }
+    area.present().map_err(|e| draw_error(path, e))
+}
+
+/// The body of a line chart on either a linear or a logarithmic y axis.
+fn draw_lines<'a, Y>(
+    mut ctx: ChartContext<'a, BitMapBackend<'a>, Cartesian2d<RangedCoordf64, Y>>,
+    chart: &LineChart,
+    (y_lo, y_hi): (f64, f64),
+    log_y: bool,
+    path: &Path,
+) -> Result<(), PlotError>
+where
+    Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
+{
     ctx.configure_mesh()
         .x_desc(&chart.x_label)
         .y_desc(&chart.y_label)
@@ -213,7 +242,7 @@ pub fn line_chart(path: &Path, chart: &LineChart) -> Result<(), PlotError> {
             .points
             .iter()
             .copied()
-            .filter(|(x, y)| x.is_finite() && y.is_finite())
+            .filter(|(x, y)| x.is_finite() && y.is_finite() && (!log_y || *y > 0.0))
             .collect();
         let style = ShapeStyle::from(&color).stroke_width(3);
         let anno = match s.mark {
@@ -235,6 +264,12 @@ pub fn line_chart(path: &Path, chart: &LineChart) -> Result<(), PlotError> {
                 .map_err(|e| draw_error(path, e))?;
         }
     }
+    // At the foot of the line: the legend holds the top corner.
+    let label_y = if log_y {
+        y_lo * (y_hi / y_lo).powf(0.03)
+    } else {
+        y_lo + (y_hi - y_lo) * 0.03
+    };
     for (x, label) in &chart.markers {
         let grey = RGBColor(60, 60, 60);
         ctx.draw_series(DashedLineSeries::new(
@@ -246,8 +281,7 @@ pub fn line_chart(path: &Path, chart: &LineChart) -> Result<(), PlotError> {
         .map_err(|e| draw_error(path, e))?;
         ctx.draw_series(std::iter::once(Text::new(
             label.clone(),
-            // At the foot of the line: the legend holds the top corner.
-            (*x, y_lo + (y_hi - y_lo) * 0.03),
+            (*x, label_y),
             ("sans-serif", 15).into_font().color(&grey),
         )))
         .map_err(|e| draw_error(path, e))?;
@@ -259,7 +293,7 @@ pub fn line_chart(path: &Path, chart: &LineChart) -> Result<(), PlotError> {
         .label_font(("sans-serif", 15))
         .draw()
         .map_err(|e| draw_error(path, e))?;
-    area.present().map_err(|e| draw_error(path, e))
+    Ok(())
 }
 
 /// One panel of a heatmap figure: `values[row][column]`, rows bottom to top.
@@ -560,6 +594,27 @@ mod tests {
                 }],
                 markers: vec![(0.5, "cross".into())],
                 note: Some("note".into()),
+                log_y: false,
+            },
+        )
+        .unwrap();
+        let log = dir.path().join("log.png");
+        line_chart(
+            &log,
+            &LineChart {
+                title: "log".into(),
+                x_label: "t (s)".into(),
+                y_label: "Mbit/s".into(),
+                series: vec![Series {
+                    name: "rate".into(),
+                    // A zero cannot sit on a log axis: it is left out, not an error.
+                    points: vec![(0.0, 0.06), (1.0, 20.0), (2.0, 0.0)],
+                    mark: Mark::LinePoints,
+                    color: 1,
+                }],
+                markers: vec![(1.5, "phase".into())],
+                note: None,
+                log_y: true,
             },
         )
         .unwrap();
@@ -595,7 +650,7 @@ mod tests {
             )
             .unwrap();
         }
-        for png in [line, heat, bars] {
+        for png in [line, log, heat, bars] {
             let img = image::open(&png).unwrap().to_rgb8();
             let dark = img
                 .pixels()

@@ -832,6 +832,7 @@ fn timeline(
             note: Some(
                 "each dot is one analysed frame; dashed lines start the script's phases".into(),
             ),
+            log_y: false,
         },
     )?;
     let estimate: Vec<(f64, f64)> = run
@@ -850,7 +851,7 @@ fn timeline(
         &LineChart {
             title: "The network, what the client estimated, and the bit rate it chose".into(),
             x_label: "time (s)".into(),
-            y_label: "Mbit/s".into(),
+            y_label: "Mbit/s (log scale)".into(),
             series: vec![
                 Series {
                     name: "link capacity (script, 1 s windows)".into(),
@@ -877,6 +878,7 @@ fn timeline(
             ],
             markers,
             note: None,
+            log_y: true,
         },
     )?;
     Ok(())

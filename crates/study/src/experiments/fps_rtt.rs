@@ -213,6 +213,7 @@ pub async fn run(study: &mut Study, dir: &Path) -> Result<Outcome> {
                 SERVER_MODEL.0, SERVER_MODEL.1, resolution.0, resolution.1,
                 deepoffload_core::format_bitrate(BITRATE as f64)
             )),
+            log_y: false,
         },
     )?;
 

@@ -50,7 +50,12 @@ pub fn run(study: &mut Study, dir: &Path) -> Result<Outcome> {
     models.dedup();
 
     let kpx = |p: f64| p / 1e3;
-    let chart = |quantity: &str, pick: fn(&Row) -> f64, title: &str, y: &str, note: String| {
+    let chart = |quantity: &str,
+                 pick: fn(&Row) -> f64,
+                 title: &str,
+                 y: &str,
+                 note: String,
+                 points: &str| {
         let mut series = Vec::new();
         for (k, model) in models.iter().enumerate() {
             let pts: Vec<(f64, f64)> = rows
@@ -59,7 +64,7 @@ pub fn run(study: &mut Study, dir: &Path) -> Result<Outcome> {
                 .map(|r| (kpx(r.input_pixels as f64), pick(r)))
                 .collect();
             series.push(Series {
-                name: format!("{model} (measured)"),
+                name: format!("{model} ({points})"),
                 points: pts.clone(),
                 mark: Mark::Points,
                 color: k,
@@ -95,6 +100,7 @@ pub fn run(study: &mut Study, dir: &Path) -> Result<Outcome> {
             series,
             markers: Vec::new(),
             note: Some(note),
+            log_y: false,
         }
     };
     let device = format!(
@@ -114,6 +120,7 @@ pub fn run(study: &mut Study, dir: &Path) -> Result<Outcome> {
             "Local detection latency against input pixels (measured)",
             "latency per frame (ms)",
             format!("ONNX Runtime on {}", profile.device.measured_on),
+            "measured",
         ),
     )?;
     line_chart(
@@ -124,6 +131,7 @@ pub fn run(study: &mut Study, dir: &Path) -> Result<Outcome> {
             &format!("Local detection latency on {device}"),
             "latency per frame (ms)",
             "declared device time at one size, scaled by each input's FLOPs".into(),
+            "device class",
         ),
     )?;
     line_chart(
@@ -134,6 +142,7 @@ pub fn run(study: &mut Study, dir: &Path) -> Result<Outcome> {
             &format!("Local detection energy per frame on {device}"),
             "energy per frame (J)",
             format!("energy backend: {}", profile.energy_model.backend),
+            "device class",
         ),
     )?;
 

@@ -289,6 +289,7 @@ pub fn run(study: &mut Study, dir: &Path) -> Result<Outcome> {
                 "cellular: Mahimahi traces from ../shared (read, not copied); WiFi: generated"
                     .into(),
             ),
+            log_y: false,
         },
     )?;
 
