@@ -16,7 +16,7 @@ pub mod summary;
 
 pub use devices::{find_device, DeviceClass};
 pub use grid::{Grid, ModelAt};
-pub use profiler::{run_profile, ProfileRequest};
+pub use profiler::{machine_description, run_profile, ProfileRequest};
 
 /// Why profiling stopped.
 #[derive(Debug, thiserror::Error)]

@@ -532,7 +532,8 @@ fn open_first_frame(store: &Store, path: &Path) -> Result<RgbBuffer, LabError> {
         .ok_or_else(|| LabError::Usage(format!("{}: the video has no frames", path.display())))
 }
 
-fn machine_description() -> String {
+/// The CPU model and core count of this machine, for the conditions of every measurement.
+pub fn machine_description() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|t| {

@@ -238,30 +238,38 @@ where
         .map_err(|e| draw_error(path, e))?;
     for s in &chart.series {
         let color = PALETTE[s.color % PALETTE.len()];
-        let pts: Vec<(f64, f64)> = s
-            .points
-            .iter()
-            .copied()
-            .filter(|(x, y)| x.is_finite() && y.is_finite() && (!log_y || *y > 0.0))
-            .collect();
+        // Runs of drawable points: a line breaks where a value cannot be drawn (a zero on a log
+        // axis, say an outage) instead of bridging it.
+        let mut runs: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
+        for &(x, y) in &s.points {
+            if x.is_finite() && y.is_finite() && (!log_y || y > 0.0) {
+                runs.last_mut().expect("one run at least").push((x, y));
+            } else if !runs.last().expect("one run at least").is_empty() {
+                runs.push(Vec::new());
+            }
+        }
         let style = ShapeStyle::from(&color).stroke_width(3);
-        let anno = match s.mark {
-            Mark::Line | Mark::LinePoints => ctx
-                .draw_series(LineSeries::new(pts.clone(), style))
-                .map_err(|e| draw_error(path, e))?,
-            Mark::Dashed => ctx
-                .draw_series(DashedLineSeries::new(pts.clone(), 10, 6, style))
-                .map_err(|e| draw_error(path, e))?,
-            Mark::Points => ctx
-                .draw_series(pts.iter().map(|p| Circle::new(*p, 5, color.filled())))
-                .map_err(|e| draw_error(path, e))?,
-        };
-        anno.label(s.name.clone()).legend(move |(x, y)| {
-            PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(3))
-        });
-        if s.mark == Mark::LinePoints {
-            ctx.draw_series(pts.iter().map(|p| Circle::new(*p, 4, color.filled())))
-                .map_err(|e| draw_error(path, e))?;
+        for (k, pts) in runs.iter().filter(|r| !r.is_empty()).enumerate() {
+            let anno = match s.mark {
+                Mark::Line | Mark::LinePoints => ctx
+                    .draw_series(LineSeries::new(pts.clone(), style))
+                    .map_err(|e| draw_error(path, e))?,
+                Mark::Dashed => ctx
+                    .draw_series(DashedLineSeries::new(pts.clone(), 10, 6, style))
+                    .map_err(|e| draw_error(path, e))?,
+                Mark::Points => ctx
+                    .draw_series(pts.iter().map(|p| Circle::new(*p, 5, color.filled())))
+                    .map_err(|e| draw_error(path, e))?,
+            };
+            if k == 0 {
+                anno.label(s.name.clone()).legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(3))
+                });
+            }
+            if s.mark == Mark::LinePoints {
+                ctx.draw_series(pts.iter().map(|p| Circle::new(*p, 4, color.filled())))
+                    .map_err(|e| draw_error(path, e))?;
+            }
         }
     }
     // At the foot of the line: the legend holds the top corner.

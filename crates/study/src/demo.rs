@@ -423,18 +423,12 @@ pub async fn run(options: DemoOptions) -> Result<DemoOutcome> {
                     let fps = window.len() as f64 / 2.0_f64.min(r.capture_s.max(0.5));
                     let latency = window.iter().map(|w| w.1).sum::<f64>() / window.len() as f64;
                     bar.set_position((r.capture_s * 1000.0) as u64);
+                    let f1 = expected_f1(&optimiser, &r.config, info.width)
+                        .map_or("-".into(), |f| format!("{f:.2}"));
                     bar.set_message(format!(
-                        "{:<10} | {:<6} {}x{} {}{} | {fps:4.1} fps | {latency:4.0} ms",
+                        "{:<10} | {:<40} | {fps:4.1} fps | {latency:4.0} ms | F1 ≈ {f1} (profile)",
                         phase_at(&phases, r.capture_s),
-                        r.placement.to_string(),
-                        r.config.width,
-                        r.config.height,
-                        r.config.model,
-                        if r.placement == Placement::Remote {
-                            format!(" {}k", r.config.bitrate_bps / 1000)
-                        } else {
-                            String::new()
-                        }
+                        ran(r),
                     ));
                     records.push(r.clone());
                 },
@@ -552,6 +546,47 @@ fn html_escape(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
+/// The profile's F1 for the configuration a frame ran with (fresh result, no staleness): what
+/// the live line can show before the measured accuracy is computed at the end.
+fn expected_f1(
+    optimiser: &Optimiser,
+    config: &deepoffload_core::Config,
+    source_width: u32,
+) -> Option<f64> {
+    let scale = config.width as f64 / source_width.max(1) as f64;
+    let same = |c: &&deepoffload_decide::Candidate| {
+        c.key.placement == config.placement
+            && c.key.model == config.model
+            && c.key.input_size == config.input_size
+            && (c.key.scale - scale).abs() < 0.02
+    };
+    let list = optimiser.list();
+    let exact: Vec<f64> = list
+        .iter()
+        .filter(same)
+        .filter(|c| c.key.bitrate_bps == config.bitrate_bps)
+        .map(|c| c.f1)
+        .collect();
+    let values = if exact.is_empty() {
+        list.iter().filter(same).map(|c| c.f1).collect()
+    } else {
+        exact
+    };
+    crate::experiments::mean(values)
+}
+
+/// Where and how a frame ran: "remote 384x288 yolov4-tiny 150k".
+fn ran(r: &FrameRecord) -> String {
+    let mut s = format!(
+        "{} {}x{} {}",
+        r.placement, r.config.width, r.config.height, r.config.model
+    );
+    if r.placement == Placement::Remote {
+        s.push_str(&format!(" {}k", r.config.bitrate_bps / 1000));
+    }
+    s
+}
+
 /// Placement changes between consecutive frames: (remote → local, local → remote).
 pub fn placement_switches(records: &[FrameRecord]) -> (usize, usize) {
     records.windows(2).fold((0, 0), |(rl, lr), w| {
@@ -617,16 +652,8 @@ fn evaluate(
                     Some(r) => vec![
                         format!("t={t:.0}s  {}  adaptive", phase_at(phases, t)),
                         format!(
-                            "{} {}x{} {}{}  latency {:.0} ms  age {:.0} ms",
-                            r.placement,
-                            r.config.width,
-                            r.config.height,
-                            r.config.model,
-                            if r.placement == Placement::Remote {
-                                format!(" {}k", r.config.bitrate_bps / 1000)
-                            } else {
-                                String::new()
-                            },
+                            "{}  latency {:.0} ms  age {:.0} ms",
+                            ran(r),
                             r.latency.total_ms,
                             (t - r.capture_s) * 1e3
                         ),

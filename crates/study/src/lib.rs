@@ -89,6 +89,8 @@ pub struct Study {
     pub profile_path: Option<PathBuf>,
     /// Grid of the profile measured when none is given.
     pub grid: Grid,
+    /// How the grid was named on the command line (`small`, a file), when not the default.
+    pub grid_name: Option<String>,
     pub videos: Vec<PathBuf>,
     /// Seconds per live run (frame rate against round trip, latency breakdown).
     pub live_seconds: f64,
@@ -116,6 +118,7 @@ impl Study {
             device,
             profile_path: None,
             grid: Grid::default_grid(),
+            grid_name: None,
             videos,
             live_seconds: 8.0,
             traces,
@@ -130,8 +133,10 @@ impl Study {
         if self.device.name != "oneplus-3t" {
             cmd.push_str(&format!(" --device {}", self.device.name));
         }
-        if let Some(p) = &self.profile_path {
-            cmd.push_str(&format!(" --profile {}", p.display()));
+        match (&self.profile_path, &self.grid_name) {
+            (Some(p), _) => cmd.push_str(&format!(" --profile {}", p.display())),
+            (None, Some(g)) => cmd.push_str(&format!(" --grid {g}")),
+            (None, None) => {}
         }
         cmd
     }
@@ -217,6 +222,18 @@ impl Study {
         Ok(profile)
     }
 
+    /// The profile with the stop-and-wait optimiser over its candidates (what the replays decide
+    /// with).
+    pub fn optimiser(&mut self) -> Result<(Profile, deepoffload_decide::Optimiser)> {
+        let profile = self.profile()?.clone();
+        let candidates =
+            deepoffload_decide::Candidates::from_profile(&profile).map_err(anyhow::Error::msg)?;
+        Ok((
+            profile,
+            deepoffload_decide::Optimiser::new(candidates, deepoffload_decide::Mode::StopAndWait),
+        ))
+    }
+
     /// A Mahimahi uplink trace from the shared directory, or `None` where it is absent.
     pub fn trace(&self, file: &str) -> Result<Option<Trace>> {
         let Some(dir) = &self.traces else {
@@ -233,15 +250,5 @@ impl Study {
 
 /// One line describing this machine, for the conditions of every figure.
 pub fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|s| s.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    format!("{cpu}, {cores} cores, no GPU")
+    deepoffload_lab::machine_description()
 }

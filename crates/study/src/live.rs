@@ -16,31 +16,13 @@ use std::time::Duration;
 /// The per-run secret between our own client and server.
 const TOKEN: &str = "deepoffload-study";
 
-/// A detector for `model` at `size` with `threads` ONNX Runtime threads.
-pub fn detector(store: &Store, model: &str, size: u32, threads: usize) -> Result<YoloDetector> {
-    deepoffload_detect::init_runtime(store, None)?;
-    let imported = ImportedModel::load(
-        store,
-        model,
-        Some(size as usize),
-        &ModelOverrides::default(),
-    )?;
-    Ok(YoloDetector::new(
-        &imported,
-        DetectorOptions {
-            threads,
-            ..DetectorOptions::default()
-        },
-    )?)
-}
-
-/// The device's local detector (emulating `device`) with its label for records.
-pub fn device_detector(
+/// `model` imported at `size`, with its detector on `threads` ONNX Runtime threads.
+fn load(
     store: &Store,
-    device: &DeviceClass,
     model: &str,
     size: u32,
-) -> Result<(Box<dyn Detector>, String)> {
+    threads: usize,
+) -> Result<(ImportedModel, YoloDetector)> {
     deepoffload_detect::init_runtime(store, None)?;
     let imported = ImportedModel::load(
         store,
@@ -51,10 +33,26 @@ pub fn device_detector(
     let detector = YoloDetector::new(
         &imported,
         DetectorOptions {
-            threads: 1,
+            threads,
             ..DetectorOptions::default()
         },
     )?;
+    Ok((imported, detector))
+}
+
+/// A detector for `model` at `size` with `threads` ONNX Runtime threads.
+pub fn detector(store: &Store, model: &str, size: u32, threads: usize) -> Result<YoloDetector> {
+    Ok(load(store, model, size, threads)?.1)
+}
+
+/// The device's local detector (emulating `device`) with its label for records.
+pub fn device_detector(
+    store: &Store,
+    device: &DeviceClass,
+    model: &str,
+    size: u32,
+) -> Result<(Box<dyn Detector>, String)> {
+    let (imported, detector) = load(store, model, size, 1)?;
     device
         .emulate(&imported, Box::new(detector))
         .map_err(anyhow::Error::msg)

@@ -16,6 +16,7 @@ fn study(args: &StudyArgs) -> Result<Study> {
     let mut study = Study::new(store, args.out.clone(), device)?;
     study.profile_path = args.profile.clone();
     study.grid = Grid::load(&args.grid).map_err(anyhow::Error::msg)?;
+    study.grid_name = (args.grid != "default").then(|| args.grid.clone());
     if !args.videos.is_empty() {
         study.videos = args.videos.clone();
     }

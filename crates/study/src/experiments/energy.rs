@@ -5,7 +5,7 @@
 use super::{profile_conditions, write_csv};
 use crate::{Outcome, Study, Verdict};
 use anyhow::Result;
-use deepoffload_decide::{Candidates, Mode, Optimiser, Requirements};
+use deepoffload_decide::Requirements;
 use deepoffload_lab::replay::{PolicyKind, Replay, ReplaySettings};
 use deepoffload_net::link::{Piece, Trace};
 use deepoffload_plot::{bar_chart, BarChart};
@@ -42,11 +42,7 @@ fn radio_name(radio: &str) -> &str {
 
 pub fn run(study: &mut Study, dir: &Path) -> Result<Outcome> {
     deepoffload_plot::init_font(&study.store)?;
-    let profile = study.profile()?.clone();
-    let optimiser = Optimiser::new(
-        Candidates::from_profile(&profile).map_err(anyhow::Error::msg)?,
-        Mode::StopAndWait,
-    );
+    let (profile, optimiser) = study.optimiser()?;
     let settings = ReplaySettings {
         duration_s: Some(SECONDS),
         ..ReplaySettings::default()
