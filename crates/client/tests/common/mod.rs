@@ -56,6 +56,17 @@ pub async fn server(
     addr: SocketAddr,
     options: impl FnOnce(&mut ServerOptions),
 ) -> RunningServer {
+    server_with_threads(model, size, 2, addr, options).await
+}
+
+/// A server whose detector runs on `threads` ONNX Runtime threads.
+pub async fn server_with_threads(
+    model: &str,
+    size: usize,
+    threads: usize,
+    addr: SocketAddr,
+    options: impl FnOnce(&mut ServerOptions),
+) -> RunningServer {
     let mut o = ServerOptions {
         listen_tcp: Some(addr),
         listen_quic: None,
@@ -64,7 +75,7 @@ pub async fn server(
         ..ServerOptions::default()
     };
     options(&mut o);
-    deepoffload_edge::start(o, detector(model, size, 2))
+    deepoffload_edge::start(o, detector(model, size, threads))
         .await
         .unwrap()
 }
