@@ -348,7 +348,16 @@ pub async fn run(options: DemoOptions) -> Result<DemoOutcome> {
     let fixed = |placement: Placement| -> Result<deepoffload_decide::CandidateKey> {
         let d = optimiser
             .decide(&good, &requirements, allowed(placement))
-            .with_context(|| format!("the profile has no {placement} configuration"))?;
+            .with_context(|| {
+                let (model, size) = match placement {
+                    Placement::Local => LOCAL_MODEL,
+                    Placement::Remote => SERVER_MODEL,
+                };
+                format!(
+                    "the profile has no {placement} configuration of {model}@{size}, the demo's {} model: leave out --profile (the demo measures its own) or profile a grid with it",
+                    if placement == Placement::Local { "device" } else { "server" }
+                )
+            })?;
         Ok(optimiser.list()[d.chosen].key.clone())
     };
     let local_key = fixed(Placement::Local)?;
