@@ -119,6 +119,22 @@ impl Testbed {
         Ok(deepoffload_client::run(source, local, Some(&remote), options, sink).await?)
     }
 
+    /// One run with the device class's own local detector (emulated), its label put in the
+    /// options — the runs of the live experiments, which keep no per-frame records.
+    pub async fn run_on_device(
+        &self,
+        store: &Store,
+        video: &Path,
+        device: &DeviceClass,
+        (model, size): (&str, u32),
+        link: Option<LinkSpec>,
+        mut options: RunOptions,
+    ) -> Result<RunSummary> {
+        let (local, label) = device_detector(store, device, model, size)?;
+        options.device = label;
+        self.run(store, video, local, link, &options, |_| {}).await
+    }
+
     pub async fn stop(self) {
         self.server.shutdown().await;
     }

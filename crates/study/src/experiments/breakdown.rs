@@ -2,7 +2,7 @@
 //! frame travels from the device to the server and back, on the real pipeline.
 
 use super::write_csv;
-use crate::live::{device_detector, Testbed};
+use crate::live::Testbed;
 use crate::{Outcome, Study, Verdict};
 use anyhow::Result;
 use deepoffload_client::{Pace, RunOptions, RunSummary};
@@ -84,40 +84,49 @@ pub async fn run(study: &mut Study, dir: &Path) -> Result<Outcome> {
             let (w, h) = side(scale);
             let name = format!("{link_name} {w}x{h} {}k", bitrate / 1000);
             bar.set_message(name.clone());
-            let (local, label) =
-                device_detector(&study.store, &study.device, LOCAL_MODEL.0, LOCAL_MODEL.1)?;
             let options = RunOptions {
                 placement: Placement::Remote,
                 resolution: Some((w, h)),
                 bitrate_bps: bitrate,
                 pace: Pace::Live,
                 max_duration: Some(Duration::from_secs_f64(study.live_seconds)),
-                device: label,
                 ..RunOptions::default()
             };
             let link = LinkSpec::parse(link_spec).map_err(anyhow::Error::msg)?;
             let s = testbed
-                .run(&study.store, &video, local, Some(link), &options, |_| {})
+                .run_on_device(
+                    &study.store,
+                    &video,
+                    &study.device,
+                    LOCAL_MODEL,
+                    Some(link),
+                    options,
+                )
                 .await?;
             runs.push((name, s));
             bar.inc(1);
         }
     }
     let (w, h) = side(0.5);
-    let (local, label) =
-        device_detector(&study.store, &study.device, LOCAL_MODEL.0, LOCAL_MODEL.1)?;
-    bar.set_message(format!("local on {label}"));
+    bar.set_message(format!("local on {}", study.device.name));
     let options = RunOptions {
         placement: Placement::Local,
         resolution: Some((w, h)),
         pace: Pace::Live,
         max_duration: Some(Duration::from_secs_f64(study.live_seconds)),
-        device: label.clone(),
         ..RunOptions::default()
     };
     let s = testbed
-        .run(&study.store, &video, local, None, &options, |_| {})
+        .run_on_device(
+            &study.store,
+            &video,
+            &study.device,
+            LOCAL_MODEL,
+            None,
+            options,
+        )
         .await?;
+    let label = s.device.clone();
     runs.push((format!("local {w}x{h}"), s));
     bar.finish_and_clear();
     testbed.stop().await;

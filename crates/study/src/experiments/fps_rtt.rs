@@ -3,7 +3,7 @@
 //! link emulator at each round trip; the local line is the device class's own local run.
 
 use super::write_csv;
-use crate::live::{device_detector, Testbed};
+use crate::live::Testbed;
 use crate::{Outcome, Study, Verdict};
 use anyhow::Result;
 use deepoffload_client::{Mode, Pace, RunOptions, RunSummary};
@@ -96,7 +96,7 @@ pub async fn run(study: &mut Study, dir: &Path) -> Result<Outcome> {
             .expect("template"),
     );
     let mut rows = Vec::new();
-    let base = |placement: Placement, device: String, mode: Mode| RunOptions {
+    let base = |placement: Placement, mode: Mode| RunOptions {
         placement,
         fps: None,
         resolution: Some(resolution),
@@ -104,7 +104,6 @@ pub async fn run(study: &mut Study, dir: &Path) -> Result<Outcome> {
         mode,
         pace: Pace::Live,
         max_duration: Some(Duration::from_secs_f64(seconds)),
-        device,
         ..RunOptions::default()
     };
     for (mode_name, mode) in [
@@ -115,16 +114,14 @@ pub async fn run(study: &mut Study, dir: &Path) -> Result<Outcome> {
             bar.set_message(format!("{mode_name}, round trip {rtt:.0} ms"));
             let link = LinkSpec::parse(&format!("rate={LINK_RATE},delay={}ms", rtt / 2.0))
                 .map_err(anyhow::Error::msg)?;
-            let (local, label) =
-                device_detector(&study.store, &study.device, LOCAL_MODEL.0, LOCAL_MODEL.1)?;
             let summary = testbed
-                .run(
+                .run_on_device(
                     &study.store,
                     &video,
-                    local,
+                    &study.device,
+                    LOCAL_MODEL,
                     Some(link),
-                    &base(Placement::Remote, label, mode),
-                    |_| {},
+                    base(Placement::Remote, mode),
                 )
                 .await?;
             rows.push(row(mode_name, rtt, &summary));
@@ -132,18 +129,17 @@ pub async fn run(study: &mut Study, dir: &Path) -> Result<Outcome> {
         }
     }
     bar.set_message(format!("local on {}", study.device.name));
-    let (local, label) =
-        device_detector(&study.store, &study.device, LOCAL_MODEL.0, LOCAL_MODEL.1)?;
     let local_run = testbed
-        .run(
+        .run_on_device(
             &study.store,
             &video,
-            local,
+            &study.device,
+            LOCAL_MODEL,
             None,
-            &base(Placement::Local, label.clone(), Mode::StopAndWait),
-            |_| {},
+            base(Placement::Local, Mode::StopAndWait),
         )
         .await?;
+    let label = local_run.device.clone();
     bar.finish_and_clear();
     testbed.stop().await;
     let local_fps = local_run.analysed_fps;

@@ -64,11 +64,6 @@ impl Experiment {
         }
     }
 
-    /// Whether it runs the live pipeline (server, client, link emulator) rather than the profile.
-    pub fn is_live(self) -> bool {
-        matches!(self, Experiment::FpsRtt | Experiment::Breakdown)
-    }
-
     /// Runs it and writes its outcome.
     pub async fn run(self, study: &mut Study) -> Result<Outcome> {
         let started = Instant::now();
