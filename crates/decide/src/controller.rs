@@ -215,13 +215,23 @@ impl Controller {
             }
             errors.iter().filter(|&&e| predicted + e <= bound).count() as f64 / errors.len() as f64
         };
+        // The error recent frames stayed within with the chance asked for: a prediction
+        // this far under the bound is on time that often (none until there are enough).
+        let margin = if errors.len() < 5 {
+            0.0
+        } else {
+            let mut sorted = errors.clone();
+            sorted.sort_by(f64::total_cmp);
+            let k = (self.settings.min_on_time * sorted.len() as f64).ceil() as usize;
+            sorted[k.clamp(1, sorted.len()) - 1]
+        };
         let mut net = NetState {
             uplink_bps: uplink,
             rtt_ms: rtt,
         };
-        let mut decision =
-            self.optimiser
-                .decide_with(&net, req, &allowed, self.settings.min_on_time, on_time)?;
+        let mut decision = self
+            .optimiser
+            .decide_with(&net, req, &allowed, margin, on_time)?;
         let mut reason = reason;
         self.probing = false;
         // Probe: when the bit rate is what holds the choice back (or the estimate is stale),
@@ -243,13 +253,10 @@ impl Controller {
                 }),
                 ..net
             };
-            if let Some(p) = self.optimiser.decide_with(
-                &optimistic,
-                req,
-                &allowed,
-                self.settings.min_on_time,
-                on_time,
-            ) {
+            if let Some(p) = self
+                .optimiser
+                .decide_with(&optimistic, req, &allowed, margin, on_time)
+            {
                 let up = &self.optimiser.list()[p.chosen].key;
                 let now = &self.optimiser.list()[decision.chosen].key;
                 let more = up.placement == Placement::Remote
@@ -271,11 +278,10 @@ impl Controller {
         {
             let c = &self.optimiser.list()[cur];
             if allowed(c) {
-                let min = self.settings.min_on_time;
-                let (p, violation, expected) = self.optimiser.judge(c, &net, req, min, on_time);
+                let (p, violation, expected) = self.optimiser.judge(c, &net, req, margin, on_time);
                 let new = &self.optimiser.list()[decision.chosen];
                 let (_, new_violation, new_expected) =
-                    self.optimiser.judge(new, &net, req, min, on_time);
+                    self.optimiser.judge(new, &net, req, margin, on_time);
                 // Keep it when it misses no more than the newcomer and is nearly as good (this
                 // also holds when a soft floor is out of everyone's reach).
                 if violation <= new_violation

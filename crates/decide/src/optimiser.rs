@@ -292,7 +292,7 @@ impl Optimiser {
         allowed: impl Fn(&Candidate) -> bool,
     ) -> Option<Decision> {
         let bound = req.max_latency_ms;
-        self.decide_with(net, req, allowed, 1.0, |latency| {
+        self.decide_with(net, req, allowed, 0.0, |latency| {
             if latency <= bound {
                 1.0
             } else {
@@ -302,14 +302,16 @@ impl Optimiser {
     }
 
     /// A candidate's prediction, violation score and expected utility (utility × chance on
-    /// time), judging latency by `on_time`: a chance of at least `min_chance` counts as meeting
-    /// the bound, a lower one as a miss of at least 1% (hard, never a tie with a soft miss).
+    /// time by `on_time`). Latency is judged with `margin_ms` added: the prediction error
+    /// that recent frames stayed within as often as the app asks, so a candidate is on time
+    /// when its latency plus that margin meets the bound, and one that is not is the worse
+    /// the later it would be (a least-violating choice is then the least late one).
     pub fn judge(
         &self,
         c: &Candidate,
         net: &NetState,
         req: &Requirements,
-        min_chance: f64,
+        margin_ms: f64,
         on_time: impl Fn(f64) -> f64,
     ) -> (Prediction, f64, f64) {
         let p = self.predict(c, net, req);
@@ -319,11 +321,7 @@ impl Optimiser {
             0.0
         };
         let judged = Prediction {
-            latency_ms: if chance >= min_chance {
-                p.latency_ms.min(req.max_latency_ms)
-            } else {
-                p.latency_ms.max(req.max_latency_ms * 1.01)
-            },
+            latency_ms: p.latency_ms + margin_ms,
             ..p
         };
         (
@@ -333,17 +331,17 @@ impl Optimiser {
         )
     }
 
-    /// Like [`Optimiser::decide`], with the chance that a predicted latency meets the bound
-    /// given by `on_time` (the controller learns it from its own prediction errors). A
-    /// candidate on time with a chance below `min_chance` misses the latency requirement; the
-    /// others are ranked by expected utility, utility × chance on time — late results are
-    /// worth nothing.
+    /// Like [`Optimiser::decide`], with a latency margin and the chance that a predicted
+    /// latency meets the bound given by `on_time` (the controller learns both from its own
+    /// prediction errors). A candidate whose latency plus `margin_ms` is over the bound misses
+    /// the latency requirement; the others are ranked by expected utility, utility × chance on
+    /// time — late results are worth nothing.
     pub fn decide_with(
         &self,
         net: &NetState,
         req: &Requirements,
         allowed: impl Fn(&Candidate) -> bool,
-        min_chance: f64,
+        margin_ms: f64,
         on_time: impl Fn(f64) -> f64,
     ) -> Option<Decision> {
         // One pass keeping the best two: no allocation, this runs every window.
@@ -356,7 +354,7 @@ impl Optimiser {
             if !allowed(c) {
                 continue;
             }
-            let (p, violation, expected) = self.judge(c, net, req, min_chance, &on_time);
+            let (p, violation, expected) = self.judge(c, net, req, margin_ms, &on_time);
             let entry = (i, p, violation, expected);
             match &best {
                 Some(b) if !better(&entry, b) => {

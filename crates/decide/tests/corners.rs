@@ -250,3 +250,37 @@ fn controller_follows_a_drop_and_recovers_by_probing() {
     assert_eq!(back.placement, Placement::Remote);
     assert!(back.bitrate_bps >= 1_000_000, "stuck at {back}");
 }
+
+#[test]
+fn when_recent_errors_make_everything_late_the_least_late_is_chosen() {
+    let o = optimiser();
+    let net = NetState {
+        uplink_bps: 10e6,
+        rtt_ms: 100.0,
+    };
+    let req = Requirements::default();
+    // Recent frames came back 150 ms later than predicted: nothing is on time.
+    let margin = 150.0;
+    let bound = req.max_latency_ms;
+    let on_time = |l: f64| if l + margin <= bound { 1.0 } else { 0.0 };
+    let d = o
+        .decide_with(&net, &req, |_| true, margin, on_time)
+        .unwrap();
+    assert!(!d.feasible);
+    // Not a tie among the late broken by utility: the later a candidate would be, the worse.
+    for c in o.list() {
+        let p = o.predict(c, &net, &req);
+        assert!(
+            d.prediction.latency_ms <= p.latency_ms + 1e-9,
+            "{} would be less late ({:.0} ms against {:.0} ms)",
+            c.key,
+            p.latency_ms,
+            d.prediction.latency_ms
+        );
+    }
+    // With no margin the same network has on-time choices.
+    let d = o
+        .decide_with(&net, &req, |_| true, 0.0, |l: f64| f64::from(l <= bound))
+        .unwrap();
+    assert!(d.feasible);
+}
