@@ -118,10 +118,22 @@ impl Auto {
         self.sampler.as_mut().expect("just set").1.keep(pts)
     }
 
-    /// Learns from an analysed frame: a remote result's bytes and network time, or a fallback
-    /// after the frame was sent (the network took at least that long).
+    /// Learns from an analysed frame: its latency against the prediction (the margin the
+    /// controller keeps), a remote result's bytes and network time, or a fallback after the
+    /// frame was sent (the network took at least that long).
     pub fn on_record(&mut self, now_s: f64, record: &FrameRecord) {
-        if record.bytes_up > 0 && !record.skipped {
+        if record.skipped {
+            // Nothing was analysed: the previous result is shown again.
+            return;
+        }
+        self.controller.on_latency(now_s, record.latency.total_ms);
+        if record.placement == Placement::Remote {
+            let l = &record.latency;
+            self.controller.on_server_time(
+                l.server_decode_ms + l.server_queue_ms + l.server_inference_ms + l.server_other_ms,
+            );
+        }
+        if record.bytes_up > 0 {
             self.controller
                 .on_frame(now_s, record.bytes_up, record.latency.network_ms);
         }

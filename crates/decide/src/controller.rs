@@ -8,6 +8,9 @@ use crate::optimiser::{NetState, Optimiser, Prediction, Requirements, Violation}
 use deepoffload_core::Placement;
 use serde::Serialize;
 
+/// Weight of one server report in the smoothed server-time ratio (about ten frames' memory).
+const SERVER_SCALE_ALPHA: f64 = 0.1;
+
 /// Tuning of the controller.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ControllerSettings {
@@ -63,6 +66,9 @@ pub struct DecisionLog {
     /// The chosen configuration's chance of meeting the latency bound, from recent
     /// prediction errors.
     pub on_time: f64,
+    /// The server's measured time per frame over its profiled time (see
+    /// [`Controller::on_server_time`]).
+    pub server_scale: f64,
     pub chosen: CandidateKey,
     pub index: usize,
     pub predicted: Prediction,
@@ -158,6 +164,23 @@ impl Controller {
         {
             self.errors.pop_front();
         }
+    }
+
+    /// The server reported `server_ms` for a frame of the configuration in force (decode,
+    /// batching wait and inference): predictions scale every candidate's server time by the
+    /// smoothed ratio to the profile, so a shared or slower server moves the choice before
+    /// its results come late.
+    pub fn on_server_time(&mut self, server_ms: f64) {
+        let Some(c) = self.current_candidate() else {
+            return;
+        };
+        let measured = server_ms.is_finite() && server_ms > 0.0;
+        if c.key.placement != Placement::Remote || c.server_ms <= 0.0 || !measured {
+            return;
+        }
+        let ratio = (server_ms / c.server_ms).clamp(0.25, 10.0);
+        let scale = &mut self.optimiser.server_scale;
+        *scale = (1.0 - SERVER_SCALE_ALPHA) * *scale + SERVER_SCALE_ALPHA * ratio;
     }
 
     /// A ping's round trip, ms.
@@ -314,6 +337,7 @@ impl Controller {
             estimate,
             assumed: net,
             on_time: on_time(decision.prediction.latency_ms),
+            server_scale: self.optimiser.server_scale,
             chosen: list[decision.chosen].key.clone(),
             index: decision.chosen,
             predicted: decision.prediction,

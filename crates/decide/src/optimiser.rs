@@ -121,6 +121,10 @@ pub struct Optimiser {
     pub fps_max: f64,
     /// Frame rate of the camera feeding the pipeline (how stale the newest frame is).
     pub camera_fps: f64,
+    /// The server's time per frame as measured against its profile (1 = as profiled): an edge
+    /// server shared with other clients, or busier than when profiled, takes longer, and the
+    /// controller learns by how much from the server's own reports.
+    pub server_scale: f64,
     radio_coefficients: Option<[f64; 3]>,
     radio: String,
 }
@@ -138,6 +142,7 @@ impl Optimiser {
             mode,
             fps_max,
             camera_fps: 30.0,
+            server_scale: 1.0,
             radio_coefficients: None,
             radio: String::new(),
         };
@@ -164,8 +169,9 @@ impl Optimiser {
                 (f64::INFINITY, f64::INFINITY)
             } else {
                 let transfer = (c.bytes_per_frame + FRAME_OVERHEAD_BYTES) * 8e3 / net.uplink_bps;
-                let l = c.device_ms + transfer + net.rtt_ms.max(0.0) + c.server_ms;
-                (l, c.device_ms.max(transfer).max(c.server_ms))
+                let server = c.server_ms * self.server_scale;
+                let l = c.device_ms + transfer + net.rtt_ms.max(0.0) + server;
+                (l, c.device_ms.max(transfer).max(server))
             }
         } else {
             (c.device_ms, c.device_ms)

@@ -284,3 +284,44 @@ fn when_recent_errors_make_everything_late_the_least_late_is_chosen() {
         .unwrap();
     assert!(d.feasible);
 }
+
+#[test]
+fn a_server_slower_than_profiled_moves_the_choice() {
+    let req = Requirements {
+        min_accuracy: 0.0,
+        ..Requirements::default()
+    };
+    let mut c = Controller::new(optimiser(), req, ControllerSettings::default());
+    let mut t = 0.0;
+    c.on_rtt(t, 40.0);
+    c.poll(t, |_| true).unwrap();
+    // A fast uplink and a server as fast as profiled (40 ms): remote.
+    let run = |c: &mut Controller, t: &mut f64, server_ms: f64, seconds: f64| {
+        let end = *t + seconds;
+        while *t < end {
+            *t += 0.1;
+            let k = c.current_candidate().unwrap().clone();
+            if k.key.placement == Placement::Remote {
+                let bytes = k.bytes_per_frame as u64 + 60;
+                c.on_frame(*t, bytes, 40.0 + bytes as f64 * 8e3 / 20e6);
+                c.on_server_time(server_ms);
+            } else {
+                c.on_rtt(*t, 40.0);
+            }
+            c.poll(*t, |_| true);
+        }
+    };
+    run(&mut c, &mut t, 40.0, 5.0);
+    assert_eq!(
+        c.current_candidate().unwrap().key.placement,
+        Placement::Remote
+    );
+    assert!((c.optimiser().server_scale - 1.0).abs() < 0.05);
+    // The server now takes 10× its profiled time (shared, loaded): remote results would miss
+    // the 200 ms bound, and the controller moves to what is on time.
+    run(&mut c, &mut t, 400.0, 3.0);
+    let log = c.poll(t + 1.0, |_| true).unwrap();
+    assert!(log.server_scale > 2.0, "scale {}", log.server_scale);
+    assert_eq!(log.chosen.placement, Placement::Local, "{}", log.chosen);
+    assert!(log.predicted.latency_ms <= 200.0);
+}

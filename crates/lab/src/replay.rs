@@ -216,6 +216,8 @@ enum Observation {
         at: f64,
         bytes: u64,
         network_ms: f64,
+        /// What the server reported (none for a frame abandoned at the deadline).
+        server_ms: Option<f64>,
     },
     Rtt {
         at: f64,
@@ -349,6 +351,7 @@ impl<'a> Sim<'a> {
                     network_ms: (back - sent) * 1e3
                         - c.server_ms
                         - self.settings.server_overhead_ms,
+                    server_ms: Some(c.server_ms + self.settings.server_overhead_ms),
                 });
             } else if let Some(local) = self.fallback[index] {
                 // Abandoned at the deadline; the device analyses the frame itself.
@@ -361,6 +364,7 @@ impl<'a> Sim<'a> {
                     at: sent + deadline,
                     bytes: bytes as u64,
                     network_ms: self.settings.deadline_ms,
+                    server_ms: None,
                 });
             } else {
                 out.done_s = sent + deadline;
@@ -409,7 +413,13 @@ fn feed(controller: &mut Controller, o: &Observation) {
             at,
             bytes,
             network_ms,
-        } => controller.on_frame(at, bytes, network_ms),
+            server_ms,
+        } => {
+            if let Some(ms) = server_ms {
+                controller.on_server_time(ms);
+            }
+            controller.on_frame(at, bytes, network_ms)
+        }
         Observation::Rtt { at, rtt_ms } => controller.on_rtt(at, rtt_ms),
     }
 }
@@ -470,6 +480,7 @@ impl Policy for BandwidthOnly {
                 at,
                 bytes,
                 network_ms,
+                ..
             } => self.estimator.on_frame(at, bytes, network_ms),
             Observation::Rtt { at, rtt_ms } => self.estimator.on_rtt(at, rtt_ms),
         }
