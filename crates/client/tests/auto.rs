@@ -117,6 +117,16 @@ async fn auto_follows_the_server_away_and_back() {
     );
     assert!(!summary.decisions.is_empty());
     assert!(summary.decisions.iter().all(|d| d.runner_up.is_some()));
+    // The controller learns from what the pipeline observed: each frame's latency against its
+    // prediction (the margin), and the server's own time against the profile.
+    assert!(
+        summary.decisions.iter().any(|d| d.prediction_errors >= 5),
+        "no latency errors reached the controller"
+    );
+    assert!(
+        summary.decisions.iter().any(|d| d.server_scale != 1.0),
+        "no server time reached the controller"
+    );
     // Remote while the server is up (600 ms locally is far over the 200 ms bound).
     let first_remote = placements
         .iter()

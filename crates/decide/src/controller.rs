@@ -69,6 +69,10 @@ pub struct DecisionLog {
     /// The server's measured time per frame over its profiled time (see
     /// [`Controller::on_server_time`]).
     pub server_scale: f64,
+    /// The latency margin the decision kept (the `min_on_time` percentile of recent
+    /// prediction errors, ms), and how many errors it came from.
+    pub margin_ms: f64,
+    pub prediction_errors: usize,
     pub chosen: CandidateKey,
     pub index: usize,
     pub predicted: Prediction,
@@ -338,6 +342,8 @@ impl Controller {
             assumed: net,
             on_time: on_time(decision.prediction.latency_ms),
             server_scale: self.optimiser.server_scale,
+            margin_ms: margin,
+            prediction_errors: errors.len(),
             chosen: list[decision.chosen].key.clone(),
             index: decision.chosen,
             predicted: decision.prediction,
