@@ -128,10 +128,7 @@ impl Auto {
         }
         self.controller.on_latency(now_s, record.latency.total_ms);
         if record.placement == Placement::Remote {
-            let l = &record.latency;
-            self.controller.on_server_time(
-                l.server_decode_ms + l.server_queue_ms + l.server_inference_ms + l.server_other_ms,
-            );
+            self.controller.on_server_time(record.latency.server_ms());
         }
         if record.bytes_up > 0 {
             self.controller

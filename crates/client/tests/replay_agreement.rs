@@ -85,8 +85,7 @@ async fn replay_agrees_with_the_real_pipeline_on_a_trace() {
     // replay's `server_overhead_ms`), as each result reported it.
     let mut server_ms = Vec::new();
     let summary = deepoffload_client::run(source, local, Some(&remote), &options, |r| {
-        let l = &r.latency;
-        server_ms.push(l.server_decode_ms + l.server_inference_ms + l.server_other_ms);
+        server_ms.push(r.latency.server_ms() - r.latency.server_queue_ms);
     })
     .await
     .unwrap();

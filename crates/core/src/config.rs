@@ -77,6 +77,15 @@ pub struct LatencyBreakdown {
 }
 
 impl LatencyBreakdown {
+    /// Everything the server spent on the frame: decode, batching wait, inference and the rest
+    /// (what the controller compares with the profile's server time).
+    pub fn server_ms(&self) -> f64 {
+        self.server_decode_ms
+            + self.server_queue_ms
+            + self.server_inference_ms
+            + self.server_other_ms
+    }
+
     /// Sum of the parts (equals `total_ms` up to rounding when the breakdown is complete).
     pub fn parts_ms(&self) -> f64 {
         self.wait_ms
