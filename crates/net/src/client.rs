@@ -331,11 +331,24 @@ impl Connection {
 
     /// Measures one round trip of a tiny message (what the link adds without payload).
     pub async fn ping(&self) -> Result<Duration, NetError> {
+        self.probe(0).await
+    }
+
+    /// Measures one round trip of a ping carrying `padding` bytes up (the answer stays tiny):
+    /// beyond a bare ping's, it is the time the uplink took for them.
+    pub async fn probe(&self, padding: usize) -> Result<Duration, NetError> {
+        if padding > crate::wire::MAX_PING_PADDING_BYTES {
+            return Err(NetError::Protocol(format!(
+                "a probe of {padding} bytes is over the {} allowed",
+                crate::wire::MAX_PING_PADDING_BYTES
+            )));
+        }
         let nonce = NONCE.fetch_add(1, Ordering::Relaxed);
         let start = Instant::now();
         let ping = envelope(Body::Ping(Ping {
             nonce,
             client_time_us: 0,
+            padding: vec![0; padding],
         }));
         match &self.inner {
             Inner::Tcp(s) => {

@@ -20,6 +20,8 @@ pub const MAX_FRAME_BYTES: usize = 4 << 20;
 pub const MAX_TOKEN_BYTES: usize = 256;
 pub const MAX_NAME_BYTES: usize = 128;
 pub const MAX_MESSAGE_TEXT_BYTES: usize = 1024;
+/// A probe ping's padding.
+pub const MAX_PING_PADDING_BYTES: usize = 64 << 10;
 /// Most detections in one result and class names in a welcome.
 pub const MAX_DETECTIONS: usize = 1000;
 pub const MAX_CLASSES: usize = 10_000;
@@ -78,7 +80,8 @@ pub fn validate(envelope: &Envelope) -> Result<(), String> {
         }
         Body::Error(e) => check_len("error.message", e.message.len(), MAX_MESSAGE_TEXT_BYTES),
         Body::Goodbye(g) => check_len("goodbye.reason", g.reason.len(), MAX_MESSAGE_TEXT_BYTES),
-        Body::Ping(_) | Body::Pong(_) | Body::Cancel(_) => Ok(()),
+        Body::Ping(p) => check_len("ping.padding", p.padding.len(), MAX_PING_PADDING_BYTES),
+        Body::Pong(_) | Body::Cancel(_) => Ok(()),
     }
 }
 
