@@ -34,6 +34,13 @@ pub struct ControllerSettings {
     pub initial_uplink_bps: f64,
     /// Assumed round trip before any measurement, ms.
     pub initial_rtt_ms: f64,
+    /// Bytes of padding a probe ping carries when no frame has measured the uplink for
+    /// `probe_after_s` (running locally, or remote frames of one packet): without it the
+    /// estimate would freeze at whatever the last frame saw, and a low one would keep the
+    /// client local for good. 0 turns probe pings off.
+    pub probe_bytes: usize,
+    /// See `probe_bytes`, seconds.
+    pub probe_after_s: f64,
     pub estimator: EstimatorSettings,
 }
 
@@ -49,6 +56,8 @@ impl Default for ControllerSettings {
             min_on_time: 0.85,
             initial_uplink_bps: 1e6,
             initial_rtt_ms: 50.0,
+            probe_bytes: 4000,
+            probe_after_s: 1.0,
             estimator: EstimatorSettings::default(),
         }
     }
@@ -70,7 +79,7 @@ pub struct DecisionLog {
     /// [`Controller::on_server_time`]).
     pub server_scale: f64,
     /// The latency margin the decision kept (the `min_on_time` percentile of recent
-    /// prediction errors, ms), and how many errors it came from.
+    /// prediction errors averaged per window, ms), and how many window means it came from.
     pub margin_ms: f64,
     pub prediction_errors: usize,
     pub chosen: CandidateKey,
@@ -170,6 +179,30 @@ impl Controller {
         }
     }
 
+    /// Recent prediction errors averaged per decision window, oldest first: the bound is on a
+    /// window's mean latency (as `evaluate` scores it), so judging candidates by single frames
+    /// held back configurations whose frames vary but whose windows are on time.
+    fn window_errors(&self) -> Vec<f64> {
+        let window = self.settings.window_s.max(1e-3);
+        let mut means: Vec<f64> = Vec::new();
+        let mut current: Option<(i64, f64, usize)> = None;
+        for &(t, e) in &self.errors {
+            let k = (t / window).floor() as i64;
+            match &mut current {
+                Some((at, sum, n)) if *at == k => {
+                    *sum += e;
+                    *n += 1;
+                }
+                _ => {
+                    means.extend(current.map(|(_, sum, n)| sum / n as f64));
+                    current = Some((k, e, 1));
+                }
+            }
+        }
+        means.extend(current.map(|(_, sum, n)| sum / n as f64));
+        means
+    }
+
     /// The server reported `server_ms` for a frame of the configuration in force (decode,
     /// batching wait and inference): predictions scale every candidate's server time by the
     /// smoothed ratio to the profile, so a shared or slower server moves the choice before
@@ -185,6 +218,23 @@ impl Controller {
         let ratio = (server_ms / c.server_ms).clamp(0.25, 10.0);
         let scale = &mut self.optimiser.server_scale;
         *scale = (1.0 - SERVER_SCALE_ALPHA) * *scale + SERVER_SCALE_ALPHA * ratio;
+    }
+
+    /// Padding for the next ping: [`ControllerSettings::probe_bytes`] when the uplink
+    /// estimate has had no sample for a while, else 0 (a bare ping measures the round trip).
+    pub fn probe_bytes(&mut self, now_s: f64) -> usize {
+        let age = self.estimator.estimate(now_s).age_s;
+        if age >= self.settings.probe_after_s {
+            self.settings.probe_bytes
+        } else {
+            0
+        }
+    }
+
+    /// A probe ping carrying `bytes` came back after `rtt_ms`: its transfer is a throughput
+    /// sample like a frame's.
+    pub fn on_probe(&mut self, now_s: f64, bytes: usize, rtt_ms: f64) {
+        self.estimator.on_frame(now_s, bytes as u64, rtt_ms);
     }
 
     /// A ping's round trip, ms.
@@ -231,18 +281,18 @@ impl Controller {
             return None;
         };
         let req = &self.requirements;
-        let errors: Vec<f64> = self.errors.iter().map(|&(_, e)| e).collect();
+        let errors = self.window_errors();
         let bound = req.max_latency_ms;
-        // The chance a prediction is on time: the share of recent prediction errors that
-        // would still have kept it within the bound (a step at the bound until there are
-        // enough of them).
+        // The chance a prediction is on time: the share of recent windows whose mean
+        // prediction error would still have kept it within the bound (a step at the bound
+        // until there are enough of them).
         let on_time = |predicted: f64| {
             if errors.len() < 5 {
                 return if predicted <= bound { 1.0 } else { 0.0 };
             }
             errors.iter().filter(|&&e| predicted + e <= bound).count() as f64 / errors.len() as f64
         };
-        // The error recent frames stayed within with the chance asked for: a prediction
+        // The error recent windows stayed within with the chance asked for: a prediction
         // this far under the bound is on time that often (none until there are enough).
         let margin = if errors.len() < 5 {
             0.0

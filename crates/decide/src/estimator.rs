@@ -41,7 +41,8 @@ impl Default for EstimatorSettings {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Default)]
 pub struct NetEstimate {
     /// What decisions should assume, bits per second: the lower of the moving average and the
-    /// recent window's percentile, so a drop shows within one window.
+    /// recent window's percentile (its last value while it is empty), so a drop shows within
+    /// one window and stays until newer samples say otherwise.
     pub uplink_bps: f64,
     pub ewma_bps: f64,
     /// Percentile of the recent window (0 when it holds no sample).
@@ -65,6 +66,8 @@ pub struct NetworkEstimator {
     rtts: VecDeque<(f64, f64)>,
     srtt_ms: Option<f64>,
     last_sample_s: Option<f64>,
+    /// The recent window's percentile when it last held samples.
+    last_recent_bps: Option<f64>,
 }
 
 impl NetworkEstimator {
@@ -76,6 +79,7 @@ impl NetworkEstimator {
             rtts: VecDeque::new(),
             srtt_ms: None,
             last_sample_s: None,
+            last_recent_bps: None,
         }
     }
 
@@ -150,12 +154,18 @@ impl NetworkEstimator {
         self.expire(now_s);
         let recent = self.recent_percentile();
         let ewma = self.ewma_bps.unwrap_or(0.0);
+        if recent.is_some() {
+            self.last_recent_bps = recent;
+        }
         let uplink = match recent {
             // Enough recent evidence: it alone describes the link now (a recovery shows as
             // fast as a drop).
             Some(r) if self.samples.len() >= self.settings.min_recent_samples => r,
             Some(r) => r.min(ewma),
-            None => ewma,
+            // No recent sample (the client went local, or a frame is still on its way): the
+            // newest evidence stands until a frame or probe brings more. Falling back to the
+            // average of an older, faster link sent the next frame into the drop again.
+            None => self.last_recent_bps.map_or(ewma, |r| r.min(ewma)),
         };
         NetEstimate {
             uplink_bps: uplink,
@@ -210,6 +220,26 @@ mod tests {
         }
         let after = e.estimate(t).uplink_bps;
         assert!(after < 1.5e6, "estimate {after} did not follow the drop");
+    }
+
+    #[test]
+    fn a_drop_stands_until_newer_samples() {
+        let mut e = NetworkEstimator::new(EstimatorSettings::default());
+        e.on_rtt(0.0, 40.0);
+        let mut t = 0.0;
+        for _ in 0..50 {
+            t += 0.1;
+            e.on_frame(t, 12_500, 50.0);
+        }
+        // One frame at 100 kbit/s, then silence (the client went local): the average of the
+        // fast link must not come back when the recent window empties.
+        t += 1.0;
+        e.on_frame(t, 12_500, 1040.0);
+        assert!(e.estimate(t).uplink_bps < 150e3);
+        assert!(e.estimate(t + 5.0).uplink_bps < 150e3);
+        // A probe that finds the link fast again lifts it.
+        e.on_frame(t + 6.0, 4000, 43.2);
+        assert!(e.estimate(t + 6.0).uplink_bps > 5e6);
     }
 
     #[test]

@@ -325,3 +325,62 @@ fn a_server_slower_than_profiled_moves_the_choice() {
     assert_eq!(log.chosen.placement, Placement::Local, "{}", log.chosen);
     assert!(log.predicted.latency_ms <= 200.0);
 }
+
+#[test]
+fn probe_pings_lift_a_stale_low_estimate_while_local() {
+    // Locally at ¼ size the phone is on time (~95 ms), less accurate than the server.
+    let o = optimiser();
+    let run = |settings: ControllerSettings| {
+        let mut c = Controller::new(o.clone(), Requirements::default(), settings);
+        let mut t = 0.0;
+        c.on_rtt(t, 40.0);
+        c.poll(t, |_| true).unwrap();
+        // A client's life: one frame at a time while remote, a ping (and a probe when asked)
+        // each second.
+        let live = |c: &mut Controller, t: &mut f64, bps: f64, seconds: f64| {
+            let end = *t + seconds;
+            let (mut next_ping, mut next_frame) = (*t, *t);
+            while *t < end {
+                *t += 0.01;
+                let k = c.current_candidate().unwrap().clone();
+                if k.key.placement == Placement::Remote && *t >= next_frame {
+                    let bytes = k.bytes_per_frame as u64 + 60;
+                    let network_ms = 40.0 + bytes as f64 * 8e3 / bps;
+                    next_frame = *t + (network_ms + k.server_ms) / 1e3;
+                    c.on_frame(next_frame, bytes, network_ms);
+                }
+                if *t >= next_ping {
+                    next_ping = *t + 1.0;
+                    c.on_rtt(*t, 40.0);
+                    let padding = c.probe_bytes(*t);
+                    if padding > 0 {
+                        c.on_probe(*t, padding, 40.0 + padding as f64 * 8e3 / bps);
+                    }
+                }
+                c.poll(*t, |_| true);
+            }
+        };
+        live(&mut c, &mut t, 20e6, 5.0);
+        assert_eq!(
+            c.current_candidate().unwrap().key.placement,
+            Placement::Remote
+        );
+        // The uplink collapses to 60 kbit/s for a while: nothing remote is on time, local at ¼
+        // size is.
+        live(&mut c, &mut t, 60e3, 20.0);
+        assert_eq!(
+            c.current_candidate().unwrap().key.placement,
+            Placement::Local
+        );
+        // It recovers; frames no longer measure it while the client runs locally.
+        live(&mut c, &mut t, 20e6, 15.0);
+        c.current_candidate().unwrap().key.placement
+    };
+    assert_eq!(run(ControllerSettings::default()), Placement::Remote);
+    // Without probe pings the estimate stays where the collapse left it.
+    let silent = ControllerSettings {
+        probe_bytes: 0,
+        ..ControllerSettings::default()
+    };
+    assert_eq!(run(silent), Placement::Local);
+}
