@@ -17,6 +17,10 @@ pub struct ModelAt {
 pub struct Grid {
     /// Detectors (each runs locally and, when remote placements are swept, on the server).
     pub models: Vec<ModelAt>,
+    /// Detectors swept on the device only: small inputs that keep local analysis within a
+    /// latency bound on a slow phone, which a server has no use for.
+    #[serde(default)]
+    pub device_models: Vec<ModelAt>,
     pub placements: Vec<Placement>,
     /// Resolutions as fractions of the source size (each video keeps its aspect ratio; sides
     /// are rounded to even numbers for H.264).
@@ -42,7 +46,8 @@ pub struct Grid {
 }
 
 impl Grid {
-    /// The full sweep: 2 models × 4 resolutions × 4 bit rates × 3 frame rates, local and remote.
+    /// The full sweep: 2 models × 4 resolutions × 4 bit rates × 3 frame rates, local and remote,
+    /// and 3 small detectors on the device at 4 resolutions × 3 frame rates.
     pub fn default_grid() -> Self {
         Self {
             models: vec![
@@ -53,6 +58,22 @@ impl Grid {
                 ModelAt {
                     model: "yolov4-tiny".into(),
                     size: 608,
+                },
+            ],
+            // The study's phone needs ~600 ms for yolov3-tiny@416: these keep a local result
+            // within ~200 ms (yolov3-tiny@160), ~250 ms and ~300 ms when the network fails.
+            device_models: vec![
+                ModelAt {
+                    model: "yolov3-tiny".into(),
+                    size: 160,
+                },
+                ModelAt {
+                    model: "yolov4-tiny".into(),
+                    size: 160,
+                },
+                ModelAt {
+                    model: "yolov4-tiny".into(),
+                    size: 224,
                 },
             ],
             placements: vec![Placement::Local, Placement::Remote],
@@ -81,6 +102,7 @@ impl Grid {
                     size: 416,
                 },
             ],
+            device_models: Vec::new(),
             placements: vec![Placement::Local, Placement::Remote],
             scales: vec![1.0, 0.5],
             bitrates: vec![300_000, 1_000_000],
@@ -130,7 +152,12 @@ impl Grid {
         if let Some(f) = self.fps.iter().find(|f| !(**f > 0.0 && f.is_finite())) {
             return Err(format!("grid: frame rate {f} must be positive"));
         }
-        if let Some(m) = self.models.iter().find(|m| m.size == 0 || m.size % 32 != 0) {
+        if let Some(m) = self
+            .models
+            .iter()
+            .chain(&self.device_models)
+            .find(|m| m.size == 0 || m.size % 32 != 0)
+        {
             return Err(format!(
                 "grid: {} at {} — input sizes are positive multiples of 32",
                 m.model, m.size
@@ -152,10 +179,11 @@ impl Grid {
     /// Number of cells per video.
     pub fn cells_per_video(&self) -> usize {
         let per_model_scale_fps = self.models.len() * self.scales.len() * self.fps.len();
+        let device_only = self.device_models.len() * self.scales.len() * self.fps.len();
         self.placements
             .iter()
             .map(|p| match p {
-                Placement::Local => per_model_scale_fps,
+                Placement::Local => per_model_scale_fps + device_only,
                 Placement::Remote => per_model_scale_fps * self.bitrates.len(),
             })
             .sum()
@@ -177,7 +205,7 @@ mod tests {
         assert!(
             g.models.len() >= 2 && g.scales.len() >= 4 && g.bitrates.len() >= 4 && g.fps.len() >= 3
         );
-        assert_eq!(g.cells_per_video(), 2 * 4 * 3 + 2 * 4 * 3 * 4);
+        assert_eq!(g.cells_per_video(), (2 + 3) * 4 * 3 + 2 * 4 * 3 * 4);
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("g.toml");
         std::fs::write(&path, toml::to_string(&Grid::small()).unwrap()).unwrap();

@@ -212,6 +212,7 @@ pub fn run_profile(store: &Store, request: &ProfileRequest) -> Result<Profile, L
     // Model latencies on this machine and on the device, at the grid's sizes and the fit sizes.
     let first = open_first_frame(store, &request.videos[0])?;
     let mut keys: Vec<ModelAt> = grid.models.clone();
+    keys.extend(grid.device_models.iter().cloned());
     for m in &grid.models {
         for &size in &grid.latency_sizes {
             keys.push(ModelAt {
@@ -292,7 +293,7 @@ pub fn run_profile(store: &Store, request: &ProfileRequest) -> Result<Profile, L
         let mut resizer = Resizer::new();
         // Local cells: models on the resized raw evaluation frames.
         if grid.placements.contains(&Placement::Local) {
-            for m in &grid.models {
+            for m in grid.models.iter().chain(&grid.device_models) {
                 for &scale in &grid.scales {
                     let (w, h) = (scaled_side(w0, scale), scaled_side(h0, scale));
                     let wanted: Vec<Config> = grid
