@@ -671,6 +671,10 @@ pub struct EvaluateArgs {
     /// Decision window.
     #[arg(long, value_parser = parse_duration_arg, default_value = "1s", value_name = "DURATION")]
     pub window: std::time::Duration,
+    /// A remote result later than this after sending is abandoned and the frame runs on the
+    /// device (as `run --deadline`).
+    #[arg(long, value_parser = parse_duration_arg, default_value = "1s", value_name = "DURATION")]
+    pub deadline: std::time::Duration,
     #[command(flatten)]
     pub profile_args: PredictionArgs,
     #[command(flatten)]

@@ -223,6 +223,33 @@ enum Observation {
         at: f64,
         rtt_ms: f64,
     },
+    /// A padded ping: its transfer measures the uplink.
+    Probe {
+        at: f64,
+        bytes: usize,
+        rtt_ms: f64,
+    },
+}
+
+impl Observation {
+    /// When the policy learns it.
+    fn at(&self) -> f64 {
+        match *self {
+            Observation::Frame { at, .. }
+            | Observation::Rtt { at, .. }
+            | Observation::Probe { at, .. } => at,
+        }
+    }
+}
+
+/// Bytes of a bare ping.
+const PING_BYTES: f64 = 64.0;
+
+/// Padding sent up by a probe ping, for the data and energy accounts.
+#[derive(Debug, Clone, Copy)]
+struct ProbeSent {
+    at: f64,
+    bytes: f64,
 }
 
 fn dur(s: f64) -> Duration {
@@ -280,9 +307,10 @@ impl<'a> Sim<'a> {
         arrival
     }
 
-    fn ping(&mut self) -> f64 {
+    /// A ping carrying `bytes` sent now; its round trip, ms.
+    fn ping(&mut self, bytes: f64) -> f64 {
         let t = self.t;
-        let there = self.send_up(t, 64.0);
+        let there = self.send_up(t, bytes);
         let back = self
             .down
             .send(dur(there), 64, LossMode::Retransmit)
@@ -390,6 +418,10 @@ trait Policy {
     fn wants_pings(&self) -> bool {
         false
     }
+    /// Padding for the ping about to go (0: a bare ping).
+    fn probe_bytes(&mut self, _now: f64) -> usize {
+        0
+    }
     fn decisions(&mut self) -> Vec<DecisionLog> {
         Vec::new()
     }
@@ -421,6 +453,7 @@ fn feed(controller: &mut Controller, o: &Observation) {
             controller.on_frame(at, bytes, network_ms)
         }
         Observation::Rtt { at, rtt_ms } => controller.on_rtt(at, rtt_ms),
+        Observation::Probe { at, bytes, rtt_ms } => controller.on_probe(at, bytes, rtt_ms),
     }
 }
 
@@ -440,6 +473,9 @@ impl Policy for Adaptive {
     }
     fn wants_pings(&self) -> bool {
         true
+    }
+    fn probe_bytes(&mut self, now: f64) -> usize {
+        self.controller.probe_bytes(now)
     }
     fn decisions(&mut self) -> Vec<DecisionLog> {
         std::mem::take(&mut self.log)
@@ -483,6 +519,7 @@ impl Policy for BandwidthOnly {
                 ..
             } => self.estimator.on_frame(at, bytes, network_ms),
             Observation::Rtt { at, rtt_ms } => self.estimator.on_rtt(at, rtt_ms),
+            Observation::Probe { .. } => {}
         }
     }
 }
@@ -556,21 +593,47 @@ impl<'a> Replay<'a> {
     }
 
     /// Runs `policy` over the whole replay.
-    fn drive(&self, policy: &mut dyn Policy) -> Vec<FrameOutcome> {
+    fn drive(&self, policy: &mut dyn Policy) -> (Vec<FrameOutcome>, Vec<ProbeSent>) {
         let mut sim = self.sim();
         let end = self.windows() as f64 * self.settings.window_s;
         let mut frames = Vec::new();
+        let mut probes = Vec::new();
         let mut next_ping = 0.0;
+        // Ping answers reach the policy when they arrive, not when sent.
+        let mut answers: Vec<Observation> = Vec::new();
         while sim.t < end {
             if policy.wants_pings() && sim.t >= next_ping {
                 let at = sim.t;
-                let rtt_ms = sim.ping();
-                policy.observe(&Observation::Rtt {
+                let rtt_ms = sim.ping(PING_BYTES);
+                answers.push(Observation::Rtt {
                     at: at + rtt_ms / 1e3,
                     rtt_ms,
                 });
+                // A probe goes right behind the bare ping, which keeps the round trip's
+                // minimum free of transfer time.
+                let bytes = policy.probe_bytes(at);
+                if bytes > 0 {
+                    let rtt_ms = sim.ping(bytes as f64);
+                    answers.push(Observation::Probe {
+                        at: at + rtt_ms / 1e3,
+                        bytes,
+                        rtt_ms,
+                    });
+                    probes.push(ProbeSent {
+                        at,
+                        bytes: bytes as f64,
+                    });
+                }
                 next_ping = at + self.settings.ping_every_s;
             }
+            let now = sim.t;
+            answers.retain(|o| {
+                let arrived = o.at() <= now;
+                if arrived {
+                    policy.observe(o);
+                }
+                !arrived
+            });
             let index = policy.choose(sim.t);
             let (frame, observation) = sim.step(index);
             if let Some(o) = observation {
@@ -579,7 +642,7 @@ impl<'a> Replay<'a> {
             policy.shown(&frame);
             frames.push(frame);
         }
-        frames
+        (frames, probes)
     }
 
     /// The best configuration of each window, trying every candidate on the future trace.
@@ -611,8 +674,8 @@ impl<'a> Replay<'a> {
                     tried.push(trial.step(index).0);
                 }
                 let (a, b) = (
-                    self.window_stats(&tried, w0, w1),
-                    self.window_stats(&tried, w1, w2),
+                    self.window_stats(&tried, &[], w0, w1),
+                    self.window_stats(&tried, &[], w1, w2),
                 );
                 let score = (a.violation_score + b.violation_score, a.utility + b.utility);
                 if best.as_ref().is_none_or(|(b, _, _)| better_than(score, *b)) {
@@ -629,8 +692,8 @@ impl<'a> Replay<'a> {
 
     /// Runs one policy.
     pub fn run(&self, kind: PolicyKind) -> PolicyReport {
-        let (frames, decisions, fixed) = match kind {
-            PolicyKind::Oracle => (self.oracle(), Vec::new(), None),
+        let ((frames, probes), decisions, fixed) = match kind {
+            PolicyKind::Oracle => ((self.oracle(), Vec::new()), Vec::new(), None),
             PolicyKind::LocalOnly | PolicyKind::RemoteOnly => {
                 let placement = if kind == PolicyKind::LocalOnly {
                     Placement::Local
@@ -690,18 +753,18 @@ impl<'a> Replay<'a> {
                     ),
                     log: Vec::new(),
                 };
-                let frames = self.drive(&mut policy);
-                (frames, policy.decisions(), None)
+                let driven = self.drive(&mut policy);
+                (driven, policy.decisions(), None)
             }
         };
-        self.report(kind.name(), &frames, decisions, fixed)
+        self.report(kind.name(), &frames, &probes, decisions, fixed)
     }
 
     /// Replays one fixed configuration (index into the optimiser's candidates): what the
     /// pipeline would do pinned to it, e.g. to compare with a real run of the same setting.
     pub fn run_fixed(&self, index: usize) -> PolicyReport {
-        let frames = self.drive(&mut Fixed(index));
-        self.report("fixed", &frames, Vec::new(), Some(index))
+        let (frames, probes) = self.drive(&mut Fixed(index));
+        self.report("fixed", &frames, &probes, Vec::new(), Some(index))
     }
 
     /// The fixed configuration of a placement with the best mean window utility on this trace
@@ -712,8 +775,8 @@ impl<'a> Replay<'a> {
             if c.key.placement != placement {
                 continue;
             }
-            let frames = self.drive(&mut Fixed(index));
-            let windows = self.all_windows(&frames);
+            let (frames, probes) = self.drive(&mut Fixed(index));
+            let windows = self.all_windows(&frames, &probes);
             let n = windows.len() as f64;
             let score = (
                 windows.iter().map(|w| w.violation_score).sum::<f64>() / n,
@@ -726,11 +789,11 @@ impl<'a> Replay<'a> {
         best.map(|(i, _)| i).unwrap_or(0)
     }
 
-    fn all_windows(&self, frames: &[FrameOutcome]) -> Vec<WindowStats> {
+    fn all_windows(&self, frames: &[FrameOutcome], probes: &[ProbeSent]) -> Vec<WindowStats> {
         (0..self.windows())
             .map(|w| {
                 let w0 = w as f64 * self.settings.window_s;
-                let mut s = self.window_stats(frames, w0, w0 + self.settings.window_s);
+                let mut s = self.window_stats(frames, probes, w0, w0 + self.settings.window_s);
                 s.capacity_bps = self.capacity_bps(w);
                 s
             })
@@ -738,7 +801,13 @@ impl<'a> Replay<'a> {
     }
 
     /// What the frames (sorted by completion) delivered in `[w0, w1)`.
-    fn window_stats(&self, frames: &[FrameOutcome], w0: f64, w1: f64) -> WindowStats {
+    fn window_stats(
+        &self,
+        frames: &[FrameOutcome],
+        probes: &[ProbeSent],
+        w0: f64,
+        w1: f64,
+    ) -> WindowStats {
         let list = self.optimiser.list();
         let req = self.requirements;
         let span = w1 - w0;
@@ -781,7 +850,9 @@ impl<'a> Replay<'a> {
             .min(span);
         let c = &self.optimiser.candidates;
         let compute_j = c.idle_w * span + (c.active_w - c.idle_w) * busy;
-        let up: f64 = started.iter().map(|f| f.bytes_up).sum();
+        let probed = probes.iter().filter(|p| p.at >= w0 && p.at < w1);
+        let up: f64 = started.iter().map(|f| f.bytes_up).sum::<f64>()
+            + probed.map(|p| p.bytes + PING_BYTES).sum::<f64>();
         let down: f64 = started.iter().map(|f| f.bytes_down).sum();
         let radio = RADIOS
             .iter()
@@ -793,11 +864,16 @@ impl<'a> Replay<'a> {
             }
             _ => {
                 // LTE's tail: full power for ~11.6 s after the last transfer.
-                let last = frames
+                let last_frame = frames
                     .iter()
                     .rev()
                     .find(|f| f.remote && f.start_s < w0)
                     .map(|f| f.done_s);
+                let last_probe = probes.iter().rev().find(|p| p.at < w0).map(|p| p.at);
+                let last = match (last_frame, last_probe) {
+                    (Some(a), Some(b)) => Some(a.max(b)),
+                    (a, b) => a.or(b),
+                };
                 match last {
                     Some(t) if req.radio == "lte" => {
                         let tail_end = t + LTE_TAIL_S;
@@ -849,10 +925,11 @@ impl<'a> Replay<'a> {
         &self,
         name: &str,
         frames: &[FrameOutcome],
+        probes: &[ProbeSent],
         decisions: Vec<DecisionLog>,
         fixed: Option<usize>,
     ) -> PolicyReport {
-        let windows = self.all_windows(frames);
+        let windows = self.all_windows(frames, probes);
         let n = windows.len() as f64;
         let end = windows.len() as f64 * self.settings.window_s;
         let counted: Vec<&FrameOutcome> = frames.iter().filter(|f| f.done_s < end).collect();

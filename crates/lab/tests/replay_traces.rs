@@ -3,6 +3,8 @@
 //! replayed in full under every policy with the default requirements (latency ≤ 200 ms,
 //! F1 ≥ 0.5) — the replay is fast; a short stretch of a trace says more about that stretch
 //! than about the policies.
+//! The grid keeps the default's small device-only detectors (yolov3-tiny@160 answers in ~95 ms
+//! on the phone), without which no policy can be on time when the network fails.
 //! The profile is measured anew each run, so its timings (and the policies' utilities) move a
 //! little between runs: the bounds below leave room for that; the full-trace figures on the
 //! default grid are in docs/decide.md.
@@ -86,11 +88,17 @@ fn adaptive_against_every_policy_on_the_cellular_traces() {
                 r.latency_violation_share * 100.0
             );
         }
-        // Regression bounds, looser than the acceptance (90% of the oracle, at least
-        // every other policy, ≤ 5% late windows), which the default-grid profile is judged
-        // against in docs/decide.md — and which EVDO (and, for lateness, UMTS) do not meet.
-        // This small profile is measured anew each run; its server times move the policies by
-        // several percent (EVDO: adaptive 84-87% of the oracle, 94-102% of remote-only).
+        // The acceptance, shortened: late windows at most 5% (this profile: 0.7 / 2.8 /
+        // 2.9% when written); utility against the oracle and the other policies with room for
+        // this small profile's run-to-run noise (it is measured anew each run; when written
+        // adaptive reached 99 / 91 / 89% of the oracle and beat local-only, the closest other
+        // policy on EVDO, by 2.5%). The full-grid figures are in docs/decide.md.
+        assert!(
+            adaptive.latency_violation_share <= 0.05,
+            "{name}: adaptive breaks the latency bound in {:.1}% of windows (the oracle in {:.1}%)",
+            adaptive.latency_violation_share * 100.0,
+            oracle.latency_violation_share * 100.0
+        );
         assert!(
             adaptive.utility >= 0.8 * oracle.utility,
             "{name}: adaptive {:.3} < 80% of the oracle's {:.3}",
@@ -100,20 +108,14 @@ fn adaptive_against_every_policy_on_the_cellular_traces() {
         for r in &reports {
             if r.policy != "oracle" && r.policy != "adaptive" {
                 assert!(
-                    adaptive.utility >= 0.9 * r.utility,
-                    "{name}: {} beats adaptive by over 10% ({:.3} > {:.3})",
+                    adaptive.utility >= 0.95 * r.utility,
+                    "{name}: {} beats adaptive by over 5% ({:.3} > {:.3})",
                     r.policy,
                     r.utility,
                     adaptive.utility
                 );
             }
         }
-        assert!(
-            adaptive.latency_violation_share <= oracle.latency_violation_share + 0.1,
-            "{name}: adaptive breaks the latency bound in {:.1}% of windows, the oracle in {:.1}%",
-            adaptive.latency_violation_share * 100.0,
-            oracle.latency_violation_share * 100.0
-        );
         // Every decision is logged with its reasons.
         assert!(!adaptive.decisions.is_empty());
         assert!(adaptive.decisions.iter().all(|d| d.runner_up.is_some()));

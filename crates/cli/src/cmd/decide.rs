@@ -232,6 +232,7 @@ pub fn evaluate(args: EvaluateArgs) -> Result<ExitCode> {
         window_s: args.window.as_secs_f64().max(0.1),
         rtt_ms: args.rtt.as_secs_f64() * 1e3,
         duration_s: args.duration.map(|d| d.as_secs_f64()),
+        deadline_ms: args.deadline.as_secs_f64() * 1e3,
         ..ReplaySettings::default()
     };
     let progress = ProgressBar::new((traces.len() * kinds.len()) as u64).with_style(
