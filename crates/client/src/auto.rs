@@ -26,16 +26,24 @@ pub(crate) struct Knobs {
     /// Analysed frames per second (`None`: every source frame).
     pub fps: Option<f64>,
     pub bitrate_bps: u32,
+    /// Which of the local detectors local frames run on (index into those given to `run`).
+    pub local: usize,
 }
 
 /// The controller with the state the runtime keeps for it.
 pub(crate) struct Auto {
     controller: Controller,
-    local_model: (String, u32),
+    /// (model, input size) of each local detector, in the order `run` was given them.
+    local_models: Vec<(String, u32)>,
     source: (u32, u32, f64),
     sampler: Option<(f64, Sampler)>,
     pub decisions: Vec<DecisionLog>,
     pub ping_every: Duration,
+}
+
+/// Which local detector runs `model` at `size`.
+fn local_index(locals: &[(String, u32)], model: &str, size: u32) -> Option<usize> {
+    locals.iter().position(|(m, s)| m == model && *s == size)
 }
 
 fn even(v: f64) -> u32 {
@@ -43,12 +51,16 @@ fn even(v: f64) -> u32 {
 }
 
 impl Auto {
-    pub fn new(options: &AutoOptions, local_model: (String, u32), source: (u32, u32, f64)) -> Self {
+    pub fn new(
+        options: &AutoOptions,
+        local_models: Vec<(String, u32)>,
+        source: (u32, u32, f64),
+    ) -> Self {
         let mut controller = options.controller.clone();
         controller.set_camera_fps(source.2);
         Self {
             controller,
-            local_model,
+            local_models,
             source,
             sampler: None,
             decisions: Vec::new(),
@@ -64,9 +76,9 @@ impl Auto {
         server: Option<(&str, u32)>,
         current: &Knobs,
     ) -> Option<Knobs> {
-        let local = &self.local_model;
+        let locals = &self.local_models;
         let allowed = |c: &Candidate| match c.key.placement {
-            Placement::Local => c.key.model == local.0 && c.key.input_size == local.1,
+            Placement::Local => local_index(locals, &c.key.model, c.key.input_size).is_some(),
             Placement::Remote => {
                 server.is_some_and(|(m, s)| c.key.model == m && c.key.input_size == s)
             }
@@ -87,6 +99,12 @@ impl Auto {
                 k.bitrate_bps as u32
             } else {
                 current.bitrate_bps
+            },
+            local: match k.placement {
+                Placement::Local => {
+                    local_index(&self.local_models, &k.model, k.input_size).unwrap_or(current.local)
+                }
+                Placement::Remote => current.local,
             },
         };
         if log.previous.is_some() || self.decisions.is_empty() {
@@ -134,6 +152,16 @@ impl Auto {
             self.controller
                 .on_frame(now_s, record.bytes_up, record.latency.network_ms);
         }
+    }
+
+    /// Padding for a probe behind the next ping (0: none needed).
+    pub fn probe_bytes(&mut self, now_s: f64) -> usize {
+        self.controller.probe_bytes(now_s)
+    }
+
+    pub fn on_probe(&mut self, now_s: f64, bytes: usize, rtt: Duration) {
+        self.controller
+            .on_probe(now_s, bytes, rtt.as_secs_f64() * 1e3);
     }
 
     pub fn on_ping(&mut self, now_s: f64, rtt: Duration) {

@@ -21,7 +21,7 @@ pub use remote::{Remote, Session};
 
 use auto::{Auto, Knobs};
 use deepoffload_core::{BBox, Config, Detection, LatencyBreakdown, Placement, RgbBuffer};
-use deepoffload_detect::{DetectError, Detector};
+use deepoffload_detect::{DetectError, Detector, DetectorInfo};
 use deepoffload_net::proto::{envelope::Body, error::Code, Config as WireConfig, Envelope, Frame};
 use deepoffload_net::NetError;
 use deepoffload_video::{
@@ -171,12 +171,25 @@ fn config_of(
     }
 }
 
-type PingResult = (Instant, Option<Duration>);
+/// The detectors the device can run. Fixed placements use the first; under auto the controller
+/// picks among them (each a model at an input size: on a slow phone a small input keeps local
+/// results on time when the network fails), and a remote frame that misses its deadline falls
+/// back to the one with the smallest input, the quickest.
+pub struct LocalDetectors(pub Vec<Box<dyn Detector>>);
+
+impl From<Box<dyn Detector>> for LocalDetectors {
+    fn from(detector: Box<dyn Detector>) -> Self {
+        Self(vec![detector])
+    }
+}
+
+/// When a ping came back, its round trip (none: lost or timed out), and its padding.
+type PingResult = (Instant, Option<Duration>, usize);
 
 /// Runs a video through the runtime, handing every frame's record to `sink` in frame order.
 pub async fn run(
     source: Box<dyn VideoSource>,
-    local: Box<dyn Detector>,
+    local: impl Into<LocalDetectors>,
     remote: Option<&Remote>,
     options: &RunOptions,
     mut sink: impl FnMut(&FrameRecord) + Send,
@@ -198,19 +211,32 @@ pub async fn run(
     let fps = options
         .fps
         .map(|f| if info.fps > 0.0 { f.min(info.fps) } else { f });
-    let local_info = local.info().clone();
-    let local: LocalDetector = Arc::new(Mutex::new(local));
+    let locals: Vec<(DetectorInfo, LocalDetector)> = local
+        .into()
+        .0
+        .into_iter()
+        .map(|d| (d.info().clone(), Arc::new(Mutex::new(d))))
+        .collect();
+    let Some(quickest) = (0..locals.len())
+        .min_by_key(|&i| locals[i].0.input_width as u64 * locals[i].0.input_height as u64)
+    else {
+        return Err(ClientError::Usage("no local detector given".into()));
+    };
     let mut knobs = Knobs {
         placement: options.placement,
         width,
         height,
         fps,
         bitrate_bps: options.bitrate_bps,
+        local: 0,
     };
     let mut auto = options.auto.as_ref().map(|a| {
         Auto::new(
             a,
-            (local_info.model.clone(), local_info.input_width as u32),
+            locals
+                .iter()
+                .map(|(i, _)| (i.model.clone(), i.input_width as u32))
+                .collect(),
             (info.width & !1, info.height & !1, info.fps),
         )
     });
@@ -261,14 +287,22 @@ pub async fn run(
             }
             if let (Some(session), true) = (session, Instant::now() >= next_ping) {
                 next_ping = Instant::now() + a.ping_every;
-                pings.push(Box::pin(async move {
-                    let rtt =
-                        tokio::time::timeout(Duration::from_secs(2), session.connection.ping())
-                            .await
-                            .ok()
-                            .and_then(Result::ok);
-                    (Instant::now(), rtt)
-                }));
+                // A bare ping, and right behind it a probe when the uplink estimate needs one.
+                let probe = a.probe_bytes(since_start(Instant::now()));
+                let paddings: &[usize] = if probe > 0 { &[0, probe] } else { &[0] };
+                for &padding in paddings {
+                    let session = session.clone();
+                    pings.push(Box::pin(async move {
+                        let rtt = tokio::time::timeout(
+                            Duration::from_secs(2),
+                            session.connection.probe(padding),
+                        )
+                        .await
+                        .ok()
+                        .and_then(Result::ok);
+                        (Instant::now(), rtt, padding)
+                    }));
+                }
             }
         }
         let inflight_limit = match (knobs.placement, options.mode) {
@@ -310,8 +344,8 @@ pub async fn run(
                 config: config_of(
                     &knobs,
                     Placement::Local,
-                    &local_info.model,
-                    local_info.input_width as u32,
+                    &locals[knobs.local].0.model,
+                    locals[knobs.local].0.input_width as u32,
                     info.fps,
                 ),
                 detections: Vec::new(),
@@ -331,8 +365,13 @@ pub async fn run(
                 None => {
                     let fallback = (knobs.placement == Placement::Remote)
                         .then(|| "no session with the edge server".to_string());
+                    // A remote frame without a session falls back like one past its deadline.
+                    let detector = match knobs.placement {
+                        Placement::Local => knobs.local,
+                        Placement::Remote => quickest,
+                    };
                     Box::pin(local_frame(
-                        local.clone(),
+                        locals[detector].1.clone(),
                         scaled,
                         record,
                         captured_at,
@@ -403,14 +442,13 @@ pub async fn run(
                         Box::pin(remote_frame(
                             session,
                             frame,
-                            local.clone(),
+                            locals[quickest].1.clone(),
                             scaled,
                             record,
                             captured_at,
                             (sx, sy),
                             options.deadline,
                             need_keyframe.clone(),
-                            local_info.clone(),
                         ))
                     }
                 }
@@ -421,9 +459,13 @@ pub async fn run(
         let next = loop {
             tokio::select! {
                 analysed = pending.next() => break analysed,
-                Some((at, rtt)) = pings.next(), if !pings.is_empty() => {
+                Some((at, rtt, padding)) = pings.next(), if !pings.is_empty() => {
                     if let (Some(a), Some(rtt)) = (auto.as_mut(), rtt) {
-                        a.on_ping(since_start(at), rtt);
+                        if padding > 0 {
+                            a.on_probe(since_start(at), padding, rtt);
+                        } else {
+                            a.on_ping(since_start(at), rtt);
+                        }
                     }
                 }
             }
@@ -506,7 +548,6 @@ async fn remote_frame(
     scale: (f32, f32),
     deadline: Duration,
     need_keyframe: Arc<AtomicBool>,
-    _local: deepoffload_detect::DetectorInfo,
 ) -> Analysed {
     record.bytes_up = Envelope {
         body: Some(Body::Frame(frame.clone())),

@@ -1,7 +1,7 @@
 //! `deepoffload run`: the device runtime on a video, with per-frame JSON lines, a live
 //! progress line and a final summary.
 
-use crate::args::RunArgs;
+use crate::args::{ModelArgs, RunArgs};
 use anyhow::{bail, Context, Result};
 use comfy_table::{presets, Table};
 use deepoffload_assets::Store;
@@ -58,6 +58,42 @@ pub async fn run(args: RunArgs) -> Result<ExitCode> {
     let (detector, device_label) = device
         .emulate(&model, Box::new(detector))
         .map_err(anyhow::Error::msg)?;
+    let mut locals = vec![detector];
+    if let Some(controller) = &controller {
+        // Under auto the device may run any catalogue model of the profile's local
+        // configurations (a custom --cfg stays the only one).
+        let main = (model.name.clone(), model.input_size().0 as u32);
+        let mut wanted: Vec<(String, u32)> = controller
+            .optimiser()
+            .list()
+            .iter()
+            .filter(|c| c.key.placement == Placement::Local)
+            .map(|c| (c.key.model.clone(), c.key.input_size))
+            .filter(|k| *k != main)
+            .collect();
+        wanted.sort();
+        wanted.dedup();
+        if args.model.cfg.is_none() {
+            for (name, size) in wanted {
+                let spec = ModelArgs {
+                    model: Some(name.clone()),
+                    size: Some(size as usize),
+                    ..args.model.clone()
+                };
+                let (m, d) = super::prepare_detector(&store, &spec, &args.runtime)
+                    .with_context(|| format!("local detector {name}@{size} of the profile"))?;
+                let (d, _) = device
+                    .emulate(&m, Box::new(d))
+                    .map_err(anyhow::Error::msg)?;
+                locals.push(d);
+            }
+        }
+        let names: Vec<String> = locals
+            .iter()
+            .map(|d| format!("{}@{}", d.info().model, d.info().input_width))
+            .collect();
+        tracing::info!("auto: local detectors {}", names.join(", "));
+    }
     let source = deepoffload_video::open(&args.video, &store, &args.input.options())?;
     let link = args
         .link
@@ -125,7 +161,7 @@ pub async fn run(args: RunArgs) -> Result<ExitCode> {
     let mut write_error = None;
     let summary = deepoffload_client::run(
         source,
-        detector,
+        deepoffload_client::LocalDetectors(locals),
         remote.as_ref(),
         &options,
         |record: &FrameRecord| {
