@@ -200,16 +200,22 @@ impl NetworkEstimator {
 mod tests {
     use super::*;
 
-    #[test]
-    fn reacts_to_a_drop_within_one_window() {
+    /// An estimator after 5 s of 12.5 kB frames at 10 Mbit/s (10 ms beyond a 40 ms round
+    /// trip), and the time.
+    fn after_five_seconds_at_10_mbit() -> (NetworkEstimator, f64) {
         let mut e = NetworkEstimator::new(EstimatorSettings::default());
         e.on_rtt(0.0, 40.0);
-        // 10 Mbit/s: 12.5 kB frames take 10 ms beyond the 40 ms round trip.
         let mut t = 0.0;
         for _ in 0..50 {
             t += 0.1;
             e.on_frame(t, 12_500, 50.0);
         }
+        (e, t)
+    }
+
+    #[test]
+    fn reacts_to_a_drop_within_one_window() {
+        let (mut e, mut t) = after_five_seconds_at_10_mbit();
         let before = e.estimate(t).uplink_bps;
         assert!((before - 10e6).abs() < 0.5e6, "{before}");
         // Drop to 1 Mbit/s: 100 ms transfers. After one window of such frames the estimate
@@ -224,13 +230,7 @@ mod tests {
 
     #[test]
     fn a_drop_stands_until_newer_samples() {
-        let mut e = NetworkEstimator::new(EstimatorSettings::default());
-        e.on_rtt(0.0, 40.0);
-        let mut t = 0.0;
-        for _ in 0..50 {
-            t += 0.1;
-            e.on_frame(t, 12_500, 50.0);
-        }
+        let (mut e, mut t) = after_five_seconds_at_10_mbit();
         // One frame at 100 kbit/s, then silence (the client went local): the average of the
         // fast link must not come back when the recent window empties.
         t += 1.0;
