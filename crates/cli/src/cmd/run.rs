@@ -80,11 +80,31 @@ pub async fn run(args: RunArgs) -> Result<ExitCode> {
                     size: Some(size as usize),
                     ..args.model.clone()
                 };
-                let (m, d) = super::prepare_detector(&store, &spec, &args.runtime)
+                let (_, d) = super::prepare_detector(&store, &spec, &args.runtime)
                     .with_context(|| format!("local detector {name}@{size} of the profile"))?;
-                let (d, _) = device
-                    .emulate(&m, Box::new(d))
-                    .map_err(anyhow::Error::msg)?;
+                // The device's time as the profile measured it (its own speed factor), so the
+                // run behaves as the decisions predict, also for models the device class
+                // declares no latency for.
+                let profiled_ms = controller
+                    .optimiser()
+                    .list()
+                    .iter()
+                    .filter(|c| {
+                        c.key.placement == Placement::Local
+                            && c.key.model == name
+                            && c.key.input_size == size
+                    })
+                    .map(|c| c.device_ms)
+                    .fold(f64::INFINITY, f64::min);
+                let d: Box<dyn deepoffload_detect::Detector> = if device.is_this_machine() {
+                    Box::new(d)
+                } else {
+                    Box::new(deepoffload_detect::PaddedDetector::new(
+                        Box::new(d),
+                        Duration::from_secs_f64(profiled_ms / 1e3),
+                        &device.name,
+                    ))
+                };
                 locals.push(d);
             }
         }
