@@ -490,10 +490,11 @@ pub async fn run(
     };
     let mut summary =
         RunSummary::from_records(&records, wall, remote.map_or(0, Remote::reconnects));
-    if capture.missed() > 0 {
+    summary.missed_frames = capture.missed();
+    if summary.missed_frames > 0 {
         tracing::info!(
             "{} frames arrived while the pipeline was busy and were not analysed",
-            capture.missed()
+            summary.missed_frames
         );
     }
     summary.reconnects = remote.map_or(0, Remote::reconnects);

@@ -46,6 +46,9 @@ pub struct RunSummary {
     pub local_frames: u64,
     pub fallbacks: u64,
     pub skipped_frames: u64,
+    /// Frames a live camera produced while the pipeline was busy: never analysed, so they have
+    /// no record (the pipeline took a newer frame).
+    pub missed_frames: u64,
     /// First capture to last result.
     pub wall_s: f64,
     /// Analysed frames per second of wall time.
@@ -131,6 +134,7 @@ impl RunSummary {
             server_ms_per_frame: mean_of(&server_ms),
             bytes_per_remote_frame: mean_of(&bytes_remote),
             reconnects,
+            missed_frames: 0,
             decisions: Vec::new(),
         }
     }

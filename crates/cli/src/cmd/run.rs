@@ -249,7 +249,7 @@ fn summary_table(s: &RunSummary) -> Table {
     let b = &s.mean_breakdown;
     let rows = [
         ("device", s.device.clone()),
-        ("frames", format!("{} analysed ({} remote, {} local, {} fallbacks, {} skipped by the encoder)", s.frames, s.remote_frames, s.local_frames, s.fallbacks, s.skipped_frames)),
+        ("frames", format!("{} analysed ({} remote, {} local, {} fallbacks, {} skipped by the encoder), {} missed while busy", s.frames, s.remote_frames, s.local_frames, s.fallbacks, s.skipped_frames, s.missed_frames)),
         ("analysed fps", format!("{:.2} over {:.1} s", s.analysed_fps, s.wall_s)),
         ("latency ms", format!(
             "p50 {} · p95 {} · p99 {} · mean {}",
