@@ -66,7 +66,8 @@ pub struct NetworkEstimator {
     rtts: VecDeque<(f64, f64)>,
     srtt_ms: Option<f64>,
     last_sample_s: Option<f64>,
-    /// The recent window's percentile when it last held samples.
+    /// The recent window's percentile as of the newest sample (what the estimate falls back
+    /// to once the window has emptied).
     last_recent_bps: Option<f64>,
 }
 
@@ -133,6 +134,7 @@ impl NetworkEstimator {
         self.samples.push_back((now_s, bps));
         self.last_sample_s = Some(now_s);
         self.expire(now_s);
+        self.last_recent_bps = self.recent_percentile();
     }
 
     fn expire(&mut self, now_s: f64) {
@@ -154,9 +156,6 @@ impl NetworkEstimator {
         self.expire(now_s);
         let recent = self.recent_percentile();
         let ewma = self.ewma_bps.unwrap_or(0.0);
-        if recent.is_some() {
-            self.last_recent_bps = recent;
-        }
         let uplink = match recent {
             // Enough recent evidence: it alone describes the link now (a recovery shows as
             // fast as a drop).
