@@ -850,9 +850,11 @@ impl<'a> Replay<'a> {
             .min(span);
         let c = &self.optimiser.candidates;
         let compute_j = c.idle_w * span + (c.active_w - c.idle_w) * busy;
-        let probed = probes.iter().filter(|p| p.at >= w0 && p.at < w1);
+        // Probes are in sending order: the window's are one slice.
+        let first_probe = probes.partition_point(|p| p.at < w0);
+        let probed = &probes[first_probe..probes.partition_point(|p| p.at < w1)];
         let up: f64 = started.iter().map(|f| f.bytes_up).sum::<f64>()
-            + probed.map(|p| p.bytes + PING_BYTES).sum::<f64>();
+            + probed.iter().map(|p| p.bytes).sum::<f64>();
         let down: f64 = started.iter().map(|f| f.bytes_down).sum();
         let radio = RADIOS
             .iter()
@@ -869,7 +871,7 @@ impl<'a> Replay<'a> {
                     .rev()
                     .find(|f| f.remote && f.start_s < w0)
                     .map(|f| f.done_s);
-                let last_probe = probes.iter().rev().find(|p| p.at < w0).map(|p| p.at);
+                let last_probe = probes[..first_probe].last().map(|p| p.at);
                 let last = match (last_frame, last_probe) {
                     (Some(a), Some(b)) => Some(a.max(b)),
                     (a, b) => a.or(b),

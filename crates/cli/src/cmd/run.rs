@@ -63,18 +63,19 @@ pub async fn run(args: RunArgs) -> Result<ExitCode> {
         // Under auto the device may run any catalogue model of the profile's local
         // configurations (a custom --cfg stays the only one).
         let main = (model.name.clone(), model.input_size().0 as u32);
-        let mut wanted: Vec<(String, u32)> = controller
-            .optimiser()
-            .list()
-            .iter()
-            .filter(|c| c.key.placement == Placement::Local)
-            .map(|c| (c.key.model.clone(), c.key.input_size))
-            .filter(|k| *k != main)
-            .collect();
-        wanted.sort();
-        wanted.dedup();
+        // Each other local (model, size), with the device time the profile measured for it
+        // (its own speed factor; the quickest of its scales), so the run behaves as the
+        // decisions predict, also for models the device class declares no latency for.
+        let mut wanted: std::collections::BTreeMap<(String, u32), f64> = Default::default();
+        for c in controller.optimiser().list() {
+            let key = (c.key.model.clone(), c.key.input_size);
+            if c.key.placement == Placement::Local && key != main {
+                let ms = wanted.entry(key).or_insert(f64::INFINITY);
+                *ms = ms.min(c.device_ms);
+            }
+        }
         if args.model.cfg.is_none() {
-            for (name, size) in wanted {
+            for ((name, size), profiled_ms) in wanted {
                 let spec = ModelArgs {
                     model: Some(name.clone()),
                     size: Some(size as usize),
@@ -82,20 +83,6 @@ pub async fn run(args: RunArgs) -> Result<ExitCode> {
                 };
                 let (_, d) = super::prepare_detector(&store, &spec, &args.runtime)
                     .with_context(|| format!("local detector {name}@{size} of the profile"))?;
-                // The device's time as the profile measured it (its own speed factor), so the
-                // run behaves as the decisions predict, also for models the device class
-                // declares no latency for.
-                let profiled_ms = controller
-                    .optimiser()
-                    .list()
-                    .iter()
-                    .filter(|c| {
-                        c.key.placement == Placement::Local
-                            && c.key.model == name
-                            && c.key.input_size == size
-                    })
-                    .map(|c| c.device_ms)
-                    .fold(f64::INFINITY, f64::min);
                 let d: Box<dyn deepoffload_detect::Detector> = if device.is_this_machine() {
                     Box::new(d)
                 } else {
