@@ -69,6 +69,11 @@ fn bench(c: &mut Criterion) {
     c.bench_function(&format!("decide over {n} configurations"), |b| {
         b.iter(|| optimiser.decide(black_box(&net), &req, |_| true))
     });
+    // Hedged, remote candidates are judged on the mix of their two outcomes: more work each.
+    let hedged = optimiser.clone().hedged();
+    c.bench_function(&format!("decide hedged over {n} configurations"), |b| {
+        b.iter(|| hedged.decide(black_box(&net), &req, |_| true))
+    });
 }
 
 criterion_group!(benches, bench);

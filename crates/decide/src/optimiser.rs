@@ -125,6 +125,11 @@ pub struct Optimiser {
     /// server shared with other clients, or busier than when profiled, takes longer, and the
     /// controller learns by how much from the server's own reports.
     pub server_scale: f64,
+    /// The stand-in a hedged pipeline runs on every remote frame while it is in flight (index
+    /// of a local candidate; `None`: no hedge). It costs power on every remote frame, and it
+    /// is what the app sees when a remote result would break the latency bound — so a remote
+    /// candidate's lateness costs its stand-in's quality, not the whole result.
+    pub hedge: Option<usize>,
     radio_coefficients: Option<[f64; 3]>,
     radio: String,
 }
@@ -143,11 +148,31 @@ impl Optimiser {
             fps_max,
             camera_fps: 30.0,
             server_scale: 1.0,
+            hedge: None,
             radio_coefficients: None,
             radio: String::new(),
         };
         o.set_radio("lte");
         o
+    }
+
+    /// Hedges every remote frame with the quickest local candidate (see
+    /// [`Optimiser::hedge`]); no local candidate, no hedge.
+    pub fn hedged(mut self) -> Self {
+        self.hedge = self
+            .candidates
+            .list
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.key.placement == Placement::Local)
+            .min_by(|a, b| a.1.device_ms.total_cmp(&b.1.device_ms))
+            .map(|(i, _)| i);
+        self
+    }
+
+    /// The hedge's stand-in.
+    pub fn stand_in(&self) -> Option<&Candidate> {
+        self.hedge.map(|i| &self.candidates.list[i])
     }
 
     fn set_radio(&mut self, radio: &str) {
@@ -200,7 +225,11 @@ impl Optimiser {
         } else {
             0.0
         };
-        let busy = (c.device_ms * fps / 1e3).min(1.0);
+        let stand_in_ms = match self.stand_in() {
+            Some(s) if remote => s.device_ms,
+            _ => 0.0,
+        };
+        let busy = ((c.device_ms + stand_in_ms) * fps / 1e3).min(1.0);
         let compute_w =
             self.candidates.idle_w + (self.candidates.active_w - self.candidates.idle_w) * busy;
         let (data_bps, radio_w) = if remote && fps > 0.0 {
@@ -326,14 +355,40 @@ impl Optimiser {
         } else {
             0.0
         };
+        let hedge = self
+            .stand_in()
+            .filter(|_| c.key.placement == Placement::Remote && p.latency_ms.is_finite());
+        let Some(stand_in) = hedge else {
+            let judged = Prediction {
+                latency_ms: p.latency_ms + margin_ms,
+                ..p
+            };
+            return (
+                p,
+                self.total_violation(c, &judged, net, req),
+                p.utility * chance,
+            );
+        };
+        // Hedged: a result that would be late is replaced by the stand-in's at the bound, so
+        // no frame is later than that (unless the device alone takes longer), and a late one
+        // is worth the stand-in's result at the rate the bound allows.
+        // The requirements are judged on the mix of both outcomes.
+        let bound = req.max_latency_ms;
+        let late_fps = c.max_fps.min(1e3 / bound.max(1e-9));
+        let late_accuracy = stand_in.accuracy_while_shown(bound / 1e3, 1.0 / late_fps.max(1e-9));
+        let late_utility = req.w_accuracy * late_accuracy + req.w_fps * late_fps / self.fps_max;
+        let mix = |on_time: f64, late: f64| chance * on_time + (1.0 - chance) * late;
         let judged = Prediction {
-            latency_ms: p.latency_ms + margin_ms,
+            latency_ms: (p.latency_ms + margin_ms).min(bound.max(c.device_ms + stand_in.device_ms)),
+            accuracy: mix(p.accuracy, late_accuracy),
+            fps: mix(p.fps, late_fps),
+            utility: mix(p.utility, late_utility),
             ..p
         };
         (
             p,
             self.total_violation(c, &judged, net, req),
-            p.utility * chance,
+            judged.utility,
         )
     }
 

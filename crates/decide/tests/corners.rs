@@ -384,3 +384,69 @@ fn probe_pings_lift_a_stale_low_estimate_while_local() {
     };
     assert_eq!(run(silent), Placement::Local);
 }
+
+/// Hedged (the device runs its quickest detector beside every remote frame), a remote result
+/// that would come after the bound is replaced by the stand-in's: such a candidate no longer
+/// breaks the latency bound, it is worth the stand-in's result when late, and the stand-in's
+/// device time is in its power.
+#[test]
+fn hedged_lateness_costs_the_stand_in_not_the_whole_result() {
+    let plain = optimiser();
+    let hedged = optimiser().hedged();
+    let stand_in = hedged.stand_in().expect("a local candidate").key.clone();
+    assert_eq!(stand_in.placement, Placement::Local);
+    assert_eq!(
+        (stand_in.model.as_str(), stand_in.scale),
+        ("yolov3-tiny", 0.25)
+    );
+    let req = Requirements {
+        min_accuracy: 0.0,
+        ..Requirements::default()
+    };
+    // A long round trip: the big model on the server predicts ~290 ms, over the 200-ms bound.
+    let net = NetState {
+        uplink_bps: 3e6,
+        rtt_ms: 150.0,
+    };
+    let c = plain
+        .list()
+        .iter()
+        .find(|c| {
+            c.key.placement == Placement::Remote
+                && c.key.model == "yolov4-tiny"
+                && c.key.scale == 1.0
+                && c.key.fps == 10.0
+                && c.key.bitrate_bps == 2_000_000
+        })
+        .unwrap()
+        .clone();
+    let step = |latency: f64| if latency <= 200.0 { 1.0 } else { 0.0 };
+    let (p, violation, expected) = plain.judge(&c, &net, &req, 0.0, step);
+    assert!(p.latency_ms > 250.0, "{:.0} ms", p.latency_ms);
+    assert!(violation > 0.0 && expected == 0.0);
+
+    let (hp, h_violation, late) = hedged.judge(&c, &net, &req, 0.0, step);
+    assert_eq!(h_violation, 0.0, "capped at the bound by the stand-in");
+    assert!(
+        late > 0.0 && late < p.utility,
+        "{late:.3} vs {:.3}",
+        p.utility
+    );
+    // Half the windows on time: half the remote result, half the stand-in's.
+    let (_, _, half) = hedged.judge(&c, &net, &req, 0.0, |_| 0.5);
+    assert!((half - (0.5 * hp.utility + 0.5 * late)).abs() < 1e-9);
+    assert!(
+        hp.power_w > p.power_w,
+        "the stand-in runs on every remote frame"
+    );
+    // Local candidates are judged as before.
+    let local = plain
+        .list()
+        .iter()
+        .find(|c| c.key.placement == Placement::Local)
+        .unwrap();
+    assert_eq!(
+        plain.judge(local, &net, &req, 0.0, step),
+        hedged.judge(local, &net, &req, 0.0, step)
+    );
+}
