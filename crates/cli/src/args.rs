@@ -490,6 +490,15 @@ pub struct RunArgs {
     /// Give up on a remote result after this long and analyse the frame locally.
     #[arg(long, default_value = "1s", value_parser = parse_duration_arg)]
     pub deadline: std::time::Duration,
+    /// Hedge remote frames: the quickest local detector analyses each one while it is in
+    /// flight, and its result is shown when the remote one would break --max-latency. On by
+    /// default with --placement auto (turn it off with --no-hedge), off otherwise.
+    #[arg(long, conflicts_with = "no_hedge")]
+    pub hedge: bool,
+    /// No stand-in under --placement auto: a late remote result is waited for up to
+    /// --deadline, then the frame runs locally.
+    #[arg(long)]
+    pub no_hedge: bool,
     /// Emulate a link between client and server, e.g. rate=20mbit,delay=25ms,jitter=5ms,loss=1%
     /// or up=TRACE,down=TRACE,delay=40ms.
     #[arg(long, value_name = "SPEC")]
@@ -675,6 +684,11 @@ pub struct EvaluateArgs {
     /// device (as `run --deadline`).
     #[arg(long, value_parser = parse_duration_arg, default_value = "1s", value_name = "DURATION")]
     pub deadline: std::time::Duration,
+    /// Replay without the hedge: by default the device runs its quickest detector on every
+    /// remote frame while it is in flight and shows that result when the remote one would
+    /// break --max-latency (as `run --placement auto` does).
+    #[arg(long)]
+    pub no_hedge: bool,
     #[command(flatten)]
     pub profile_args: PredictionArgs,
     #[command(flatten)]

@@ -140,8 +140,9 @@ impl Auto {
     /// controller keeps), a remote result's bytes and network time, or a fallback after the
     /// frame was sent (the network took at least that long).
     pub fn on_record(&mut self, now_s: f64, record: &FrameRecord) {
-        if record.skipped {
-            // Nothing was analysed: the previous result is shown again.
+        if record.skipped || record.stand_in_ms.is_some() {
+            // Nothing was analysed: the previous result is shown again. Or the hedge's
+            // stand-in was shown: the remote result, when it comes, is what measures.
             return;
         }
         self.controller.on_latency(now_s, record.latency.total_ms);
@@ -152,6 +153,14 @@ impl Auto {
             self.controller
                 .on_frame(now_s, record.bytes_up, record.latency.network_ms);
         }
+    }
+
+    /// A hedged frame's remote result came after the stand-in's was shown (or the deadline
+    /// passed): its network time is a throughput sample like any other, and its latency is
+    /// the remote path's.
+    pub fn on_late_result(&mut self, now_s: f64, bytes: u64, network_ms: f64, latency_ms: f64) {
+        self.controller.on_latency(now_s, latency_ms);
+        self.controller.on_frame(now_s, bytes, network_ms);
     }
 
     /// Padding for a probe behind the next ping (0: none needed).

@@ -5,7 +5,9 @@
 //! resolution, then either run through the local detector or are H.264-encoded and sent. In
 //! stop-and-wait mode one frame is in flight; pipelined mode keeps up to K frames in flight.
 //! A frame meant for the server is analysed locally when no session exists, the server refuses
-//! or drops it, or its result misses the deadline — so no analysed frame is ever lost.
+//! or drops it, or its result misses the deadline — so no analysed frame is ever lost. Hedged
+//! ([`RunOptions::hedge`]), the device runs its quickest detector on every remote frame while
+//! it is in flight, and shows that result when the remote one would break the latency bound.
 //! Latency breakdowns need no synchronised clocks: network time is the round trip minus the
 //! durations the server reports.
 
@@ -60,6 +62,12 @@ pub struct RunOptions {
     pub pace: Pace,
     /// A remote result later than this after sending is abandoned and the frame runs locally.
     pub deadline: Duration,
+    /// Hedge remote frames against this latency bound (after capture): the quickest local
+    /// detector analyses each remote frame while it is in flight, and a remote result that
+    /// has not come by the bound is not waited for — the stand-in's result is shown, on time.
+    /// Costs device time on every remote frame; `None` waits up to `deadline`, then runs the
+    /// frame locally.
+    pub hedge: Option<Duration>,
     pub max_frames: Option<u64>,
     /// Stop after this much source video (a live run's length).
     pub max_duration: Option<Duration>,
@@ -82,6 +90,7 @@ impl Default for RunOptions {
             mode: Mode::StopAndWait,
             pace: Pace::Live,
             deadline: Duration::from_secs(1),
+            hedge: None,
             max_frames: None,
             max_duration: None,
             device: "this-machine".into(),
@@ -105,11 +114,30 @@ pub enum ClientError {
 
 type LocalDetector = Arc<Mutex<Box<dyn Detector>>>;
 
+/// A local detector with its description (read without locking it: a stand-in may hold it).
+type Local = (DetectorInfo, LocalDetector);
+
 /// A frame after the outcome of its analysis, before its record is written.
 struct Analysed {
     record: FrameRecord,
     /// Remote results update the detections repeated for skipped frames.
     fresh_remote: bool,
+    /// A hedged frame's remote result, still on its way when the stand-in's was shown.
+    late: Option<LateResult>,
+}
+
+/// A hedged frame's remote result after the stand-in's was shown: it measures the network
+/// all the same, and how late the remote path is — the stand-in's own latency says nothing
+/// of it. Listened for until the deadline.
+type LateResult = Pin<Box<dyn Future<Output = Option<LateMeasure>> + Send>>;
+
+/// What a late result measured (at the deadline when it did not come: lower bounds).
+struct LateMeasure {
+    at: Instant,
+    bytes: u64,
+    network_ms: f64,
+    /// Capture to the result.
+    latency_ms: f64,
 }
 
 type Pending = Pin<Box<dyn Future<Output = Analysed> + Send>>;
@@ -211,7 +239,7 @@ pub async fn run(
     let fps = options
         .fps
         .map(|f| if info.fps > 0.0 { f.min(info.fps) } else { f });
-    let locals: Vec<(DetectorInfo, LocalDetector)> = local
+    let locals: Vec<Local> = local
         .into()
         .0
         .into_iter()
@@ -258,6 +286,7 @@ pub async fn run(
     let mut pending: FuturesOrdered<Pending> = FuturesOrdered::new();
     let mut pings: FuturesUnordered<Pin<Box<dyn Future<Output = PingResult> + Send>>> =
         FuturesUnordered::new();
+    let mut late_results: FuturesUnordered<LateResult> = FuturesUnordered::new();
     let mut next_ping = Instant::now();
     let mut records: Vec<FrameRecord> = Vec::new();
     let mut last_remote: Vec<Detection> = Vec::new();
@@ -355,6 +384,7 @@ pub async fn run(
                 bytes_up: 0,
                 bytes_down: 0,
                 server_batch: None,
+                stand_in_ms: None,
                 device: options.device.clone(),
             };
             let session = match knobs.placement {
@@ -371,7 +401,7 @@ pub async fn run(
                         Placement::Remote => quickest,
                     };
                     Box::pin(local_frame(
-                        locals[detector].1.clone(),
+                        locals[detector].clone(),
                         scaled,
                         record,
                         captured_at,
@@ -420,6 +450,7 @@ pub async fn run(
                         Box::pin(std::future::ready(Analysed {
                             record,
                             fresh_remote: false,
+                            late: None,
                         }))
                     } else {
                         seq += 1;
@@ -442,12 +473,16 @@ pub async fn run(
                         Box::pin(remote_frame(
                             session,
                             frame,
-                            locals[quickest].1.clone(),
+                            locals[quickest].clone(),
                             scaled,
                             record,
                             captured_at,
                             (sx, sy),
-                            options.deadline,
+                            Cutoff {
+                                deadline: options.deadline,
+                                hedge_until: options.hedge.map(|bound| captured_at + bound),
+                                behind_late: !late_results.is_empty(),
+                            },
                             need_keyframe.clone(),
                         ))
                     }
@@ -459,6 +494,11 @@ pub async fn run(
         let next = loop {
             tokio::select! {
                 analysed = pending.next() => break analysed,
+                Some(late) = late_results.next(), if !late_results.is_empty() => {
+                    if let (Some(a), Some(m)) = (auto.as_mut(), late) {
+                        a.on_late_result(since_start(m.at), m.bytes, m.network_ms, m.latency_ms);
+                    }
+                }
                 Some((at, rtt, padding)) = pings.next(), if !pings.is_empty() => {
                     if let (Some(a), Some(rtt)) = (auto.as_mut(), rtt) {
                         if padding > 0 {
@@ -473,6 +513,9 @@ pub async fn run(
         let Some(mut analysed) = next else {
             break;
         };
+        if let (Some(late), true) = (analysed.late.take(), auto.is_some()) {
+            late_results.push(late);
+        }
         if analysed.record.skipped {
             analysed.record.detections = last_remote.clone();
         } else if analysed.fresh_remote {
@@ -506,7 +549,7 @@ pub async fn run(
 
 /// A frame analysed on the device (by choice, or as a fallback after `spent` on the network).
 async fn local_frame(
-    detector: LocalDetector,
+    (info, detector): Local,
     image: Arc<RgbBuffer>,
     mut record: FrameRecord,
     captured_at: Instant,
@@ -514,7 +557,28 @@ async fn local_frame(
     fallback: Option<String>,
     spent: Duration,
 ) -> Analysed {
-    let info = detector.lock().expect("local detector").info().clone();
+    let detections = detect_locally(detector, image, &mut record.latency).await;
+    finish_local(
+        &info,
+        detections,
+        record,
+        captured_at,
+        scale,
+        fallback,
+        spent,
+    )
+}
+
+/// The record of a frame whose shown result came from the device.
+fn finish_local(
+    info: &DetectorInfo,
+    detections: Result<Vec<Detection>, ClientError>,
+    mut record: FrameRecord,
+    captured_at: Instant,
+    scale: (f32, f32),
+    fallback: Option<String>,
+    spent: Duration,
+) -> Analysed {
     record.placement = Placement::Local;
     record.config.placement = Placement::Local;
     record.config.model = info.model.clone();
@@ -522,7 +586,7 @@ async fn local_frame(
     record.config.bitrate_bps = 0;
     record.fallback = fallback;
     record.latency.network_ms += ms(spent);
-    match detect_locally(detector, image, &mut record.latency).await {
+    match detections {
         Ok(detections) => record.detections = to_source(detections, scale.0, scale.1),
         Err(e) => {
             tracing::error!("frame {}: local detection failed: {e}", record.index);
@@ -534,20 +598,34 @@ async fn local_frame(
     Analysed {
         record,
         fresh_remote: false,
+        late: None,
     }
 }
 
-/// A frame sent to the server; falls back to local detection when the result does not come.
+/// How long a remote result is waited for.
+#[derive(Debug, Clone, Copy)]
+struct Cutoff {
+    /// After sending.
+    deadline: Duration,
+    /// The hedge's latency bound (an instant after capture); `None`: no stand-in.
+    hedge_until: Option<Instant>,
+    /// An earlier frame's late result was still out when this one was sent: this frame's
+    /// transfer may have waited behind it, so it does not time the link alone.
+    behind_late: bool,
+}
+
+/// A frame sent to the server; falls back to local detection when the result does not come
+/// (hedged: to the stand-in's result, computed meanwhile).
 #[allow(clippy::too_many_arguments)]
 async fn remote_frame(
     session: Session,
     frame: Frame,
-    detector: LocalDetector,
+    local: Local,
     image: Arc<RgbBuffer>,
     mut record: FrameRecord,
     captured_at: Instant,
     scale: (f32, f32),
-    deadline: Duration,
+    cutoff: Cutoff,
     need_keyframe: Arc<AtomicBool>,
 ) -> Analysed {
     record.bytes_up = Envelope {
@@ -556,8 +634,26 @@ async fn remote_frame(
     .encoded_len() as u64
         + 4;
     let sent = Instant::now();
-    let outcome = tokio::time::timeout(deadline, session.connection.request(frame)).await;
+    // The stand-in runs on its own task: its result is ready when the remote one is late,
+    // and a remote result that comes in time leaves it to finish unseen.
+    let stand_in = cutoff.hedge_until.map(|_| {
+        let (detector, image) = (local.1.clone(), image.clone());
+        tokio::spawn(async move {
+            let mut latency = LatencyBreakdown::default();
+            let detections = detect_locally(detector, image, &mut latency).await;
+            (detections, latency)
+        })
+    });
+    let until = match cutoff.hedge_until {
+        Some(bound) => (sent + cutoff.deadline).min(bound.max(sent)),
+        None => sent + cutoff.deadline,
+    };
+    let connection = session.connection.clone();
+    let mut request = Box::pin(async move { connection.request(frame).await });
+    let outcome = tokio::time::timeout_at(until.into(), request.as_mut()).await;
     let round_trip = sent.elapsed();
+    let bytes_up = record.bytes_up;
+    let timed_out = outcome.is_err();
     let reason = match outcome {
         Ok(Ok(result)) => {
             let received = Instant::now();
@@ -604,6 +700,7 @@ async fn remote_frame(
             return Analysed {
                 record,
                 fresh_remote: true,
+                late: None,
             };
         }
         Ok(Err(NetError::Remote { code, message })) => {
@@ -613,16 +710,81 @@ async fn remote_frame(
             format!("server: {message}")
         }
         Ok(Err(e)) => format!("network: {e}"),
-        Err(_) => format!("no result within the {deadline:?} deadline"),
+        Err(_) if stand_in.is_some() && until < sent + cutoff.deadline => {
+            "no result within the latency bound: the stand-in's result is shown".into()
+        }
+        Err(_) => format!("no result within the {:?} deadline", cutoff.deadline),
     };
-    local_frame(
-        detector,
-        image,
-        record,
-        captured_at,
-        scale,
-        Some(reason),
-        round_trip,
-    )
-    .await
+    match stand_in {
+        Some(task) => {
+            let late: Option<LateResult> = timed_out.then(|| {
+                Box::pin(async move {
+                    let network_ms =
+                        match tokio::time::timeout_at((sent + cutoff.deadline).into(), request)
+                            .await
+                        {
+                            Ok(Ok(result)) => {
+                                let server_ms =
+                                    result.times.unwrap_or_default().total_us as f64 / 1e3;
+                                ms(sent.elapsed()) - server_ms
+                            }
+                            // The session ended: nothing measured.
+                            Ok(Err(_)) => return None,
+                            Err(_) => ms(cutoff.deadline),
+                        };
+                    Some(LateMeasure {
+                        at: Instant::now(),
+                        // Queued behind another frame: a latency sample, not a throughput one.
+                        bytes: if cutoff.behind_late { 0 } else { bytes_up },
+                        network_ms,
+                        latency_ms: ms(captured_at.elapsed()),
+                    })
+                }) as LateResult
+            });
+            let (detections, latency) = match task.await {
+                Ok(done) => done,
+                Err(e) => (
+                    Err(ClientError::Usage(format!("stand-in task failed: {e}"))),
+                    LatencyBreakdown::default(),
+                ),
+            };
+            // The breakdown follows the critical path: the wait for the network, then
+            // whatever of the stand-in's work outlasted it (its parts in proportion).
+            let device_ms = latency.local_preprocess_ms
+                + latency.local_inference_ms
+                + latency.local_postprocess_ms;
+            let past_wait = if device_ms > 0.0 {
+                ((device_ms - ms(round_trip)) / device_ms).max(0.0)
+            } else {
+                0.0
+            };
+            record.latency.local_preprocess_ms = latency.local_preprocess_ms * past_wait;
+            record.latency.local_inference_ms = latency.local_inference_ms * past_wait;
+            record.latency.local_postprocess_ms = latency.local_postprocess_ms * past_wait;
+            record.stand_in_ms = Some(device_ms);
+            let mut analysed = finish_local(
+                &local.0,
+                detections,
+                record,
+                captured_at,
+                scale,
+                Some(reason),
+                round_trip,
+            );
+            analysed.late = late;
+            analysed
+        }
+        None => {
+            local_frame(
+                local,
+                image,
+                record,
+                captured_at,
+                scale,
+                Some(reason),
+                round_trip,
+            )
+            .await
+        }
+    }
 }

@@ -32,6 +32,10 @@ pub struct FrameRecord {
     /// Detector batch the server ran this frame in (remote only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_batch: Option<u32>,
+    /// Device time of the hedge's stand-in when its result was shown, ms: it ran beside the
+    /// transfer, so the breakdown holds only the part that outlasted the wait.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stand_in_ms: Option<f64>,
     /// The device local figures belong to: `this-machine`, or a declared class "(emulated)".
     pub device: String,
 }

@@ -268,3 +268,60 @@ async fn killed_server_falls_back_locally_and_reconnects() {
         "back on the server at the end"
     );
 }
+
+/// A hedged run: over a 300-ms round trip no remote result can meet a 250-ms bound, so every
+/// frame shows the stand-in's result, computed while the frame was in flight — at the bound,
+/// not after the round trip; over a quick link the remote results come in time and are shown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hedged_frames_show_the_stand_in_at_the_bound() {
+    let _turn = common::HEAVY.lock().await;
+    let bound = std::time::Duration::from_millis(250);
+    let server = common::server("yolov3-tiny", 320, "127.0.0.1:0".parse().unwrap(), |_| {}).await;
+    let addr = server.tcp_addr.unwrap();
+    let slow = common::run(addr, Some("delay=150ms"), Mode::StopAndWait, 15, |o| {
+        o.hedge = Some(bound);
+    })
+    .await;
+    let quick = common::run(addr, Some("delay=10ms"), Mode::StopAndWait, 15, |o| {
+        o.hedge = Some(bound);
+    })
+    .await;
+    server.shutdown().await;
+
+    assert_eq!(slow.records.len(), 15);
+    for r in &slow.records {
+        let reason = r.fallback.as_deref().unwrap_or_default();
+        assert_eq!(r.placement, Placement::Local, "frame {}: {reason}", r.index);
+        assert!(
+            reason.contains("latency bound"),
+            "frame {}: {reason}",
+            r.index
+        );
+        assert!(r.stand_in_ms.is_some_and(|ms| ms > 0.0));
+        assert!(!r.detections.is_empty(), "vtest has people in every frame");
+        // Shown at the bound (plus the handing over), well before the 300-ms round trip.
+        let total = r.latency.total_ms;
+        assert!(
+            (240.0..290.0).contains(&total),
+            "frame {}: {total:.0} ms",
+            r.index
+        );
+        let parts = r.latency.parts_ms();
+        assert!(
+            (parts - total).abs() <= 0.05 * total,
+            "frame {}: parts {parts:.1} vs total {total:.1}",
+            r.index
+        );
+    }
+    let remote = quick
+        .records
+        .iter()
+        .filter(|r| r.placement == Placement::Remote)
+        .count();
+    eprintln!(
+        "300-ms round trip: p50 {:.0} ms, all stand-ins; 20-ms round trip: {remote}/15 remote, p50 {:.0} ms",
+        slow.summary.latency_ms.unwrap().median,
+        quick.summary.latency_ms.unwrap().median
+    );
+    assert!(remote >= 13, "{remote}/15 remote over a quick link");
+}

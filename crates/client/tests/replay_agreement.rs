@@ -159,6 +159,8 @@ async fn replay_agrees_with_the_real_pipeline_on_a_trace() {
     let settings = ReplaySettings {
         rtt_ms: 50.0,
         duration_s: Some(SECONDS),
+        // The run is a fixed remote configuration, unhedged.
+        hedge: false,
         ..ReplaySettings::default()
     };
     let trace = Trace::parse(&std::fs::read_to_string(&trace_path).unwrap(), TRACE).unwrap();

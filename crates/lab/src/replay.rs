@@ -37,8 +37,12 @@ pub struct ReplaySettings {
     pub rtt_ms: f64,
     /// Replay this many seconds (default: one period of the trace).
     pub duration_s: Option<f64>,
-    /// A remote result later than this is abandoned and the frame runs locally, ms.
+    /// A remote result later than this after sending is abandoned and the frame runs locally, ms.
     pub deadline_ms: f64,
+    /// Hedge remote frames: the device runs its quickest detector on each one while it is in
+    /// flight, and a remote result that would break the latency bound is not waited for — the
+    /// stand-in's result is shown instead, on time (as `run` does under auto).
+    pub hedge: bool,
     /// Ping period while no frames go remote (adaptive and bandwidth-only), seconds.
     pub ping_every_s: f64,
     /// Server time per frame beyond decode and inference, ms: the edge server waits up to
@@ -54,6 +58,7 @@ impl Default for ReplaySettings {
             rtt_ms: 50.0,
             duration_s: None,
             deadline_ms: 1000.0,
+            hedge: true,
             ping_every_s: 1.0,
             server_overhead_ms: 2.0,
             controller: ControllerSettings::default(),
@@ -129,6 +134,8 @@ struct FrameOutcome {
     bytes_down: f64,
     remote: bool,
     fallback: bool,
+    /// Shown from the hedge's stand-in: its latency says nothing of the remote path's.
+    stand_in: bool,
 }
 
 /// What one window delivered.
@@ -206,8 +213,12 @@ struct Sim<'a> {
     /// When the pipeline can take the next frame.
     t: f64,
     last_capture: f64,
+    /// When the previous remote frame's result came back (late, for a hedged frame).
+    last_back: f64,
     /// Local candidate a remote candidate falls back to.
     fallback: &'a [Option<usize>],
+    /// Latency bound after capture a hedged remote result is awaited until, s.
+    bound_s: f64,
 }
 
 /// What a policy learns from a frame.
@@ -223,6 +234,15 @@ enum Observation {
         at: f64,
         rtt_ms: f64,
     },
+    /// A hedged frame's remote result, after the stand-in's was shown (or the deadline, when
+    /// it did not come by then).
+    Late {
+        at: f64,
+        bytes: u64,
+        network_ms: f64,
+        /// Capture to this result.
+        latency_ms: f64,
+    },
     /// A padded ping: its transfer measures the uplink.
     Probe {
         at: f64,
@@ -236,6 +256,7 @@ impl Observation {
     fn at(&self) -> f64 {
         match *self {
             Observation::Frame { at, .. }
+            | Observation::Late { at, .. }
             | Observation::Rtt { at, .. }
             | Observation::Probe { at, .. } => at,
         }
@@ -262,6 +283,7 @@ impl<'a> Sim<'a> {
         settings: &'a ReplaySettings,
         trace: Arc<Trace>,
         fallback: &'a [Option<usize>],
+        bound_s: f64,
     ) -> Self {
         let one_way = Duration::from_secs_f64(settings.rtt_ms / 2e3);
         let up = Direction::new(
@@ -287,7 +309,9 @@ impl<'a> Sim<'a> {
             down,
             t: 0.0,
             last_capture: f64::NEG_INFINITY,
+            last_back: f64::NEG_INFINITY,
             fallback,
+            bound_s,
         }
     }
 
@@ -320,7 +344,7 @@ impl<'a> Sim<'a> {
     }
 
     /// Analyses the next frame with candidate `index`.
-    fn step(&mut self, index: usize) -> (FrameOutcome, Option<Observation>) {
+    fn step(&mut self, index: usize) -> (FrameOutcome, [Option<Observation>; 2]) {
         let c = &self.optimiser.list()[index];
         // The camera delivers frames at `camera_fps`; analysis instants lie on a grid at the
         // configured rate. An idle pipeline waits for the first camera frame at the next
@@ -355,11 +379,16 @@ impl<'a> Sim<'a> {
             bytes_down: 0.0,
             remote: false,
             fallback: false,
+            stand_in: false,
         };
         let mut observation = None;
+        let mut late = None;
         if c.key.placement == Placement::Remote {
             let sent = start + device_s;
             let bytes = c.bytes_per_frame + FRAME_OVERHEAD_BYTES;
+            // Sent while an earlier frame's result was still out (a hedged frame gave up on):
+            // its transfer may have waited behind that frame's bytes.
+            let queued = sent < self.last_back;
             let arrived = self.send_up(sent, bytes);
             let answered = arrived + (c.server_ms + self.settings.server_overhead_ms) / 1e3;
             let back = self
@@ -367,10 +396,53 @@ impl<'a> Sim<'a> {
                 .send(dur(answered), RESULT_BYTES, LossMode::Retransmit)
                 .expect("byte streams are never dropped")
                 .as_secs_f64();
+            self.last_back = back;
             out.bytes_up = bytes;
             out.remote = true;
-            let deadline = self.settings.deadline_ms / 1e3;
-            if back - sent <= deadline {
+            // The stand-in runs beside the transfer; the device is busy with it either way.
+            let stand_in = self.fallback[index]
+                .filter(|_| self.settings.hedge)
+                .map(|local| {
+                    let l = &self.optimiser.list()[local];
+                    out.device_busy_s += l.device_ms / 1e3;
+                    (local, sent + l.device_ms / 1e3)
+                });
+            let mut deadline = self.settings.deadline_ms / 1e3;
+            if stand_in.is_some() {
+                // Past the bound the remote result is of no use; the stand-in's is.
+                deadline = deadline.min((capture + self.bound_s - sent).max(0.0));
+            }
+            if let Some((local, ready)) = stand_in.filter(|_| back - sent > deadline) {
+                let given_up = sent + deadline;
+                out.candidate = local;
+                out.fallback = true;
+                out.done_s = ready.max(given_up);
+                // Given up on: the network took at least that long (a drop is seen at once).
+                out.stand_in = true;
+                let listened = self.settings.deadline_ms / 1e3;
+                late = Some(if back - sent <= listened {
+                    // The result still comes, late: it measures the network all the same, and
+                    // how late the remote path is.
+                    Observation::Late {
+                        at: back,
+                        // Queued behind another frame, its transfer did not time the link
+                        // alone: a latency sample, not a throughput one.
+                        bytes: if queued { 0 } else { bytes as u64 },
+                        network_ms: (back - sent) * 1e3
+                            - c.server_ms
+                            - self.settings.server_overhead_ms,
+                        latency_ms: (back - capture) * 1e3,
+                    }
+                } else {
+                    // Not even by the deadline: the network took at least that long.
+                    Observation::Late {
+                        at: sent + listened,
+                        bytes: bytes as u64,
+                        network_ms: self.settings.deadline_ms,
+                        latency_ms: (sent + listened - capture) * 1e3,
+                    }
+                });
+            } else if back - sent <= deadline {
                 out.done_s = back;
                 out.bytes_down = RESULT_BYTES as f64;
                 observation = Some(Observation::Frame {
@@ -397,9 +469,14 @@ impl<'a> Sim<'a> {
             } else {
                 out.done_s = sent + deadline;
             }
+            // The pipeline takes the next frame once the device is done with the stand-in too.
+            if let Some((_, ready)) = stand_in {
+                self.t = out.done_s.max(ready);
+                return (out, [observation, late]);
+            }
         }
         self.t = out.done_s;
-        (out, observation)
+        (out, [observation, late])
     }
 }
 
@@ -452,6 +529,15 @@ fn feed(controller: &mut Controller, o: &Observation) {
             }
             controller.on_frame(at, bytes, network_ms)
         }
+        Observation::Late {
+            at,
+            bytes,
+            network_ms,
+            latency_ms,
+        } => {
+            controller.on_frame(at, bytes, network_ms);
+            controller.on_latency(at, latency_ms);
+        }
         Observation::Rtt { at, rtt_ms } => controller.on_rtt(at, rtt_ms),
         Observation::Probe { at, bytes, rtt_ms } => controller.on_probe(at, bytes, rtt_ms),
     }
@@ -459,6 +545,10 @@ fn feed(controller: &mut Controller, o: &Observation) {
 
 impl Policy for Adaptive {
     fn shown(&mut self, frame: &FrameOutcome) {
+        if frame.stand_in {
+            // Its remote result, when it comes, tells how late the remote path was.
+            return;
+        }
         self.controller
             .on_latency(frame.done_s, (frame.done_s - frame.capture_s) * 1e3);
     }
@@ -517,6 +607,12 @@ impl Policy for BandwidthOnly {
                 bytes,
                 network_ms,
                 ..
+            }
+            | Observation::Late {
+                at,
+                bytes,
+                network_ms,
+                ..
             } => self.estimator.on_frame(at, bytes, network_ms),
             Observation::Rtt { at, rtt_ms } => self.estimator.on_rtt(at, rtt_ms),
             Observation::Probe { .. } => {}
@@ -526,7 +622,9 @@ impl Policy for BandwidthOnly {
 
 /// The replay of every requested policy on one trace.
 pub struct Replay<'a> {
-    optimiser: &'a Optimiser,
+    /// The caller's, hedged when the settings hedge (the stand-in's power is in every remote
+    /// prediction).
+    optimiser: Optimiser,
     requirements: &'a Requirements,
     settings: &'a ReplaySettings,
     trace: Arc<Trace>,
@@ -562,6 +660,11 @@ impl<'a> Replay<'a> {
             .duration_s
             .unwrap_or(trace.period_ms as f64 / 1e3)
             .max(settings.window_s);
+        let optimiser = if settings.hedge {
+            optimiser.clone().hedged()
+        } else {
+            optimiser.clone()
+        };
         Ok(Self {
             optimiser,
             requirements,
@@ -578,10 +681,11 @@ impl<'a> Replay<'a> {
 
     fn sim(&self) -> Sim<'_> {
         Sim::new(
-            self.optimiser,
+            &self.optimiser,
             self.settings,
             self.trace.clone(),
             &self.fallback,
+            self.requirements.max_latency_ms / 1e3,
         )
     }
 
@@ -635,9 +739,13 @@ impl<'a> Replay<'a> {
                 !arrived
             });
             let index = policy.choose(sim.t);
-            let (frame, observation) = sim.step(index);
-            if let Some(o) = observation {
-                policy.observe(&o);
+            let (frame, observations) = sim.step(index);
+            for o in observations.into_iter().flatten() {
+                if o.at() > sim.t {
+                    answers.push(o);
+                } else {
+                    policy.observe(&o);
+                }
             }
             policy.shown(&frame);
             frames.push(frame);
@@ -886,7 +994,9 @@ impl<'a> Replay<'a> {
             }
         };
         let power_w = (compute_j + radio_j) / span;
-        let latency_violation = latency_ms.is_none_or(|l| l > req.max_latency_ms);
+        // A microsecond of slack: a stand-in shown at the bound is on time, whatever the
+        // rounding of capture + bound − capture.
+        let latency_violation = latency_ms.is_none_or(|l| l > req.max_latency_ms + 1e-3);
         let utility = req.w_accuracy * accuracy + req.w_fps * fps / self.optimiser.fps_max;
         let measured = Prediction {
             latency_ms: latency_ms.unwrap_or(f64::INFINITY),

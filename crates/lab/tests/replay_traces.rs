@@ -88,22 +88,23 @@ fn adaptive_against_every_policy_on_the_cellular_traces() {
                 r.latency_violation_share * 100.0
             );
         }
-        // The issue's acceptance, shortened, with room for this small profile's run-to-run
-        // noise (it is measured anew each run, and the phone's time for yolov4-tiny@160, ~150
-        // ms, decides whether it can be on time): late windows at most 6% where the issue asks
-        // 5% (two runs when written: 0.7 / 2.8 / 2.9% and 0.7 / 2.5 / 5.0%); adaptive at least
-        // 80% of the oracle (99 / 91 / 89% and 99 / 92 / 85%) and 95% of every other policy
-        // (on EVDO local-only came within 2.5% of it, and 1% above it once). The full-grid
-        // figures, which the issue's criteria are judged on, are in docs/decide.md.
+        // The issue's acceptance, shortened. The replay hedges remote frames (the default, as
+        // `run --placement auto` does), so a late remote result costs the stand-in's quality
+        // rather than the window. When written, three runs measured no late window on any
+        // trace and adaptive at 99 / 97 / 92-94% of the oracle; against the other policies it
+        // is checked with room for this small profile's run-to-run noise (it is measured anew
+        // each run): at least 95% of each — the hindsight-best remote-only configuration came
+        // within 0.5% of it on LTE and 0.7% above it on EVDO. The full-grid figures, which the
+        // issue's criteria are judged on, are in docs/decide.md.
         assert!(
-            adaptive.latency_violation_share <= 0.06,
+            adaptive.latency_violation_share <= 0.05,
             "{name}: adaptive breaks the latency bound in {:.1}% of windows (the oracle in {:.1}%)",
             adaptive.latency_violation_share * 100.0,
             oracle.latency_violation_share * 100.0
         );
         assert!(
-            adaptive.utility >= 0.8 * oracle.utility,
-            "{name}: adaptive {:.3} < 80% of the oracle's {:.3}",
+            adaptive.utility >= 0.9 * oracle.utility,
+            "{name}: adaptive {:.3} < 90% of the oracle's {:.3}",
             adaptive.utility,
             oracle.utility
         );

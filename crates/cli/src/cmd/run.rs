@@ -21,6 +21,7 @@ pub async fn run(args: RunArgs) -> Result<ExitCode> {
         _ => Placement::Local,
     };
     let auto = args.placement == "auto";
+    let hedge = (args.hedge || auto) && !args.no_hedge;
     if placement == Placement::Remote && args.server.is_none() {
         bail!("--placement remote needs --server HOST:PORT (or use --placement local)");
     }
@@ -28,7 +29,10 @@ pub async fn run(args: RunArgs) -> Result<ExitCode> {
         let Some(profile) = &args.profile else {
             bail!("--placement auto decides from a profile: give --profile FILE (make one with `deepoffload profile --device {}`)", args.device);
         };
-        let optimiser = super::decide::load_optimiser(profile, &args.mode)?;
+        let mut optimiser = super::decide::load_optimiser(profile, &args.mode)?;
+        if hedge {
+            optimiser = optimiser.hedged();
+        }
         if optimiser.candidates.device != args.device {
             tracing::warn!(
                 "the profile is for device {}, this run emulates {}: local predictions will be off (profile with --device {})",
@@ -147,6 +151,7 @@ pub async fn run(args: RunArgs) -> Result<ExitCode> {
         },
         pace: args.pace,
         deadline: args.deadline,
+        hedge: hedge.then_some(args.requirements.max_latency),
         max_frames: args.max_frames,
         max_duration: args.duration,
         device: device_label,

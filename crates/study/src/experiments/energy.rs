@@ -43,8 +43,10 @@ fn radio_name(radio: &str) -> &str {
 pub fn run(study: &mut Study, dir: &Path) -> Result<Outcome> {
     deepoffload_plot::init_font(&study.store)?;
     let (profile, optimiser) = study.optimiser()?;
+    // The study's pipeline: offloaded frames only, no stand-in running beside them.
     let settings = ReplaySettings {
         duration_s: Some(SECONDS),
+        hedge: false,
         ..ReplaySettings::default()
     };
     let mut rows = Vec::new();

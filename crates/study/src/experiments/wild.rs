@@ -143,7 +143,11 @@ const POLICIES: [PolicyKind; 2] = [PolicyKind::Adaptive, PolicyKind::RemoteOnly]
 pub fn run(study: &mut Study, dir: &Path) -> Result<Outcome> {
     deepoffload_plot::init_font(&study.store)?;
     let (profile, optimiser) = study.optimiser()?;
-    let settings = ReplaySettings::default();
+    // The study's pipeline: a late remote result is waited for, no stand-in beside it.
+    let settings = ReplaySettings {
+        hedge: false,
+        ..ReplaySettings::default()
+    };
     let nets = networks(study)?;
     let bar = indicatif::ProgressBar::new((nets.len() * POLICIES.len()) as u64).with_style(
         indicatif::ProgressStyle::with_template("wild [{bar:30}] {pos}/{len} {msg}")
