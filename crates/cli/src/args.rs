@@ -491,14 +491,12 @@ pub struct RunArgs {
     #[arg(long, default_value = "1s", value_parser = parse_duration_arg)]
     pub deadline: std::time::Duration,
     /// Hedge remote frames: the quickest local detector analyses each one while it is in
-    /// flight, and its result is shown when the remote one would break --max-latency. On by
-    /// default with --placement auto (turn it off with --no-hedge), off otherwise.
-    #[arg(long, conflicts_with = "no_hedge")]
-    pub hedge: bool,
-    /// No stand-in under --placement auto: a late remote result is waited for up to
-    /// --deadline, then the frame runs locally.
-    #[arg(long)]
-    pub no_hedge: bool,
+    /// flight, and its result is shown when the remote one would break --max-latency. off,
+    /// always, or uncertain: only while recent seconds were not all on time (less device work
+    /// on a steady link; --placement auto — with a fixed placement it means always). Default:
+    /// always with --placement auto, off otherwise.
+    #[arg(long, value_name = "off|always|uncertain")]
+    pub hedge: Option<deepoffload_decide::Hedge>,
     /// Emulate a link between client and server, e.g. rate=20mbit,delay=25ms,jitter=5ms,loss=1%
     /// or up=TRACE,down=TRACE,delay=40ms.
     #[arg(long, value_name = "SPEC")]
@@ -684,11 +682,12 @@ pub struct EvaluateArgs {
     /// device (as `run --deadline`).
     #[arg(long, value_parser = parse_duration_arg, default_value = "1s", value_name = "DURATION")]
     pub deadline: std::time::Duration,
-    /// Replay without the hedge: by default the device runs its quickest detector on every
-    /// remote frame while it is in flight and shows that result when the remote one would
-    /// break --max-latency (as `run --placement auto` does).
-    #[arg(long)]
-    pub no_hedge: bool,
+    /// When the device runs its quickest detector beside a remote frame and shows that result
+    /// if the remote one would break --max-latency (as `run --placement auto` does): off,
+    /// always, or uncertain (adaptive: only while recent seconds were not all on time; the
+    /// oracle: per window, as it likes; the fixed policies: always).
+    #[arg(long, default_value = "always", value_name = "off|always|uncertain")]
+    pub hedge: deepoffload_decide::Hedge,
     #[command(flatten)]
     pub profile_args: PredictionArgs,
     #[command(flatten)]

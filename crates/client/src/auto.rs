@@ -163,6 +163,11 @@ impl Auto {
         self.controller.on_frame(now_s, bytes, network_ms);
     }
 
+    /// Whether the next remote frame gets a stand-in (see `Controller::hedge_now`).
+    pub fn hedge_now(&self) -> bool {
+        self.controller.hedge_now()
+    }
+
     /// Padding for a probe behind the next ping (0: none needed).
     pub fn probe_bytes(&mut self, now_s: f64) -> usize {
         self.controller.probe_bytes(now_s)

@@ -65,8 +65,8 @@ pub struct RunOptions {
     /// Hedge remote frames against this latency bound (after capture): the quickest local
     /// detector analyses each remote frame while it is in flight, and a remote result that
     /// has not come by the bound is not waited for — the stand-in's result is shown, on time.
-    /// Costs device time on every remote frame; `None` waits up to `deadline`, then runs the
-    /// frame locally.
+    /// Costs device time on every hedged frame; under auto the controller says which frames
+    /// (its `hedge` setting). `None` waits up to `deadline`, then runs the frame locally.
     pub hedge: Option<Duration>,
     pub max_frames: Option<u64>,
     /// Stop after this much source video (a live run's length).
@@ -480,7 +480,10 @@ pub async fn run(
                             (sx, sy),
                             Cutoff {
                                 deadline: options.deadline,
-                                hedge_until: options.hedge.map(|bound| captured_at + bound),
+                                hedge_until: options
+                                    .hedge
+                                    .filter(|_| auto.as_ref().is_none_or(Auto::hedge_now))
+                                    .map(|bound| captured_at + bound),
                                 behind_late: !late_results.is_empty(),
                             },
                             need_keyframe.clone(),

@@ -160,7 +160,7 @@ async fn replay_agrees_with_the_real_pipeline_on_a_trace() {
         rtt_ms: 50.0,
         duration_s: Some(SECONDS),
         // The run is a fixed remote configuration, unhedged.
-        hedge: false,
+        hedge: deepoffload_decide::Hedge::Off,
         ..ReplaySettings::default()
     };
     let trace = Trace::parse(&std::fs::read_to_string(&trace_path).unwrap(), TRACE).unwrap();

@@ -17,7 +17,7 @@ mod estimator;
 mod optimiser;
 
 pub use candidates::{Candidate, CandidateKey, Candidates};
-pub use controller::{Controller, ControllerSettings, DecisionLog};
+pub use controller::{Controller, ControllerSettings, DecisionLog, Hedge};
 pub use estimator::{EstimatorSettings, NetEstimate, NetworkEstimator};
 pub use optimiser::{
     Decision, Mode, NetState, Optimiser, Prediction, Requirements, Violation, ViolationKind,

@@ -450,3 +450,59 @@ fn hedged_lateness_costs_the_stand_in_not_the_whole_result() {
         hedged.judge(local, &net, &req, 0.0, step)
     );
 }
+
+/// Under `Hedge::WhenUncertain` the stand-in runs only while recent windows were not all on
+/// time: before there is evidence, not on a steady link, again after a late window.
+#[test]
+fn hedges_only_while_the_link_is_uncertain() {
+    use deepoffload_decide::Hedge;
+    let req = Requirements {
+        min_accuracy: 0.0,
+        ..Requirements::default()
+    };
+    let settings = ControllerSettings {
+        hedge: Hedge::WhenUncertain,
+        ..ControllerSettings::default()
+    };
+    let mut c = Controller::new(optimiser().hedged(), req, settings);
+    let mut t = 0.0;
+    c.on_rtt(t, 40.0);
+    let mut predicted = c.poll(t, |_| true).unwrap().predicted.latency_ms;
+    assert!(c.hedge_now(), "no evidence yet");
+    // Frames on a steady 20 Mbit/s link, each as late as predicted plus `extra` ms.
+    let mut run = |c: &mut Controller, t: &mut f64, seconds: f64, extra: f64| {
+        let end = *t + seconds;
+        while *t < end {
+            *t += 0.1;
+            let k = c.current_candidate().unwrap().clone();
+            if k.key.placement == Placement::Remote {
+                let bytes = k.bytes_per_frame as u64 + 60;
+                c.on_frame(*t, bytes, 40.0 + bytes as f64 * 8e3 / 20e6);
+            }
+            c.on_latency(*t, predicted + extra);
+            if let Some(log) = c.poll(*t, |_| true) {
+                predicted = log.predicted.latency_ms;
+            }
+        }
+    };
+    run(&mut c, &mut t, 8.0, 0.0);
+    assert_eq!(
+        c.current_candidate().unwrap().key.placement,
+        Placement::Remote
+    );
+    assert!(!c.hedge_now(), "every window on time: no stand-in");
+    // One second whose frames came 300 ms late: the next decision hedges again.
+    run(&mut c, &mut t, 1.0, 300.0);
+    run(&mut c, &mut t, 1.1, 0.0);
+    assert!(c.hedge_now(), "a late window in the last 10 s");
+
+    for (mode, expected) in [(Hedge::Always, true), (Hedge::Off, false)] {
+        let settings = ControllerSettings {
+            hedge: mode,
+            ..ControllerSettings::default()
+        };
+        let mut c = Controller::new(optimiser().hedged(), Requirements::default(), settings);
+        c.poll(0.0, |_| true).unwrap();
+        assert_eq!(c.hedge_now(), expected, "{mode:?}");
+    }
+}

@@ -13,8 +13,8 @@ use crate::energy::{LTE_TAIL_S, LTE_TAIL_W, RADIOS};
 use deepoffload_core::quantile;
 use deepoffload_core::Placement;
 use deepoffload_decide::{
-    Controller, ControllerSettings, DecisionLog, NetState, NetworkEstimator, Optimiser, Prediction,
-    Requirements,
+    Controller, ControllerSettings, DecisionLog, Hedge, NetState, NetworkEstimator, Optimiser,
+    Prediction, Requirements,
 };
 use deepoffload_net::link::{Direction, DirectionSpec, LossMode, Shaper, Trace, MTU};
 use serde::Serialize;
@@ -41,8 +41,10 @@ pub struct ReplaySettings {
     pub deadline_ms: f64,
     /// Hedge remote frames: the device runs its quickest detector on each one while it is in
     /// flight, and a remote result that would break the latency bound is not waited for — the
-    /// stand-in's result is shown instead, on time (as `run` does under auto).
-    pub hedge: bool,
+    /// stand-in's result is shown instead, on time (as `run` does under auto). Under
+    /// [`Hedge::WhenUncertain`] adaptive hedges as its controller says, the oracle chooses per
+    /// window, and the fixed policies, which have no such judgement, hedge every remote frame.
+    pub hedge: Hedge,
     /// Ping period while no frames go remote (adaptive and bandwidth-only), seconds.
     pub ping_every_s: f64,
     /// Server time per frame beyond decode and inference, ms: the edge server waits up to
@@ -58,7 +60,7 @@ impl Default for ReplaySettings {
             rtt_ms: 50.0,
             duration_s: None,
             deadline_ms: 1000.0,
-            hedge: true,
+            hedge: Hedge::default(),
             ping_every_s: 1.0,
             server_overhead_ms: 2.0,
             controller: ControllerSettings::default(),
@@ -344,7 +346,8 @@ impl<'a> Sim<'a> {
     }
 
     /// Analyses the next frame with candidate `index`.
-    fn step(&mut self, index: usize) -> (FrameOutcome, [Option<Observation>; 2]) {
+    /// Analyses the next frame with candidate `index`; `hedge`: whether it may get a stand-in.
+    fn step(&mut self, index: usize, hedge: bool) -> (FrameOutcome, [Option<Observation>; 2]) {
         let c = &self.optimiser.list()[index];
         // The camera delivers frames at `camera_fps`; analysis instants lie on a grid at the
         // configured rate. An idle pipeline waits for the first camera frame at the next
@@ -401,7 +404,7 @@ impl<'a> Sim<'a> {
             out.remote = true;
             // The stand-in runs beside the transfer; the device is busy with it either way.
             let stand_in = self.fallback[index]
-                .filter(|_| self.settings.hedge)
+                .filter(|_| hedge && self.settings.hedge != Hedge::Off)
                 .map(|local| {
                     let l = &self.optimiser.list()[local];
                     out.device_busy_s += l.device_ms / 1e3;
@@ -495,6 +498,10 @@ trait Policy {
     fn wants_pings(&self) -> bool {
         false
     }
+    /// Whether the next remote frame gets a stand-in (when the settings hedge at all).
+    fn hedge(&self) -> bool {
+        true
+    }
     /// Padding for the ping about to go (0: a bare ping).
     fn probe_bytes(&mut self, _now: f64) -> usize {
         0
@@ -563,6 +570,9 @@ impl Policy for Adaptive {
     }
     fn wants_pings(&self) -> bool {
         true
+    }
+    fn hedge(&self) -> bool {
+        self.controller.hedge_now()
     }
     fn probe_bytes(&mut self, now: f64) -> usize {
         self.controller.probe_bytes(now)
@@ -660,7 +670,7 @@ impl<'a> Replay<'a> {
             .duration_s
             .unwrap_or(trace.period_ms as f64 / 1e3)
             .max(settings.window_s);
-        let optimiser = if settings.hedge {
+        let optimiser = if settings.hedge != Hedge::Off {
             optimiser.clone().hedged()
         } else {
             optimiser.clone()
@@ -739,7 +749,7 @@ impl<'a> Replay<'a> {
                 !arrived
             });
             let index = policy.choose(sim.t);
-            let (frame, observations) = sim.step(index);
+            let (frame, observations) = sim.step(index, policy.hedge());
             for o in observations.into_iter().flatten() {
                 if o.at() > sim.t {
                     answers.push(o);
@@ -753,8 +763,15 @@ impl<'a> Replay<'a> {
         (frames, probes)
     }
 
-    /// The best configuration of each window, trying every candidate on the future trace.
+    /// The best configuration of each window, trying every candidate on the future trace —
+    /// with the same choice of hedging adaptive has: none, always, or per window (where,
+    /// knowing the future, it knows when the stand-in pays).
     fn oracle(&self) -> Vec<FrameOutcome> {
+        let hedging: &[bool] = match self.settings.hedge {
+            Hedge::Off => &[false],
+            Hedge::Always => &[true],
+            Hedge::WhenUncertain => &[true, false],
+        };
         let window = self.settings.window_s;
         let mut sim = self.sim();
         let mut frames: Vec<FrameOutcome> = Vec::new();
@@ -766,12 +783,18 @@ impl<'a> Replay<'a> {
             );
             let context = frames.len().saturating_sub(64);
             let mut best: Option<((f64, f64), Sim, Vec<FrameOutcome>)> = None;
-            for index in 0..self.optimiser.list().len() {
+            let remote = |i: usize| self.optimiser.list()[i].key.placement == Placement::Remote;
+            // A local candidate has nothing to hedge: once.
+            let choices = (0..self.optimiser.list().len()).flat_map(|i| {
+                let modes = if remote(i) { hedging } else { &hedging[..1] };
+                modes.iter().map(move |&h| (i, h))
+            });
+            for (index, hedge) in choices {
                 let mut trial = sim.clone();
                 let mut tried = frames[context..].to_vec();
                 let first_new = tried.len();
                 while trial.t < w1 {
-                    tried.push(trial.step(index).0);
+                    tried.push(trial.step(index, hedge).0);
                 }
                 let boundary = trial.clone();
                 let kept = tried.len();
@@ -779,7 +802,7 @@ impl<'a> Replay<'a> {
                 // boundary (a slow configuration, a queue left in the link) costs the next
                 // window, and a per-window greedy choice would not see it.
                 while trial.t < w2 {
-                    tried.push(trial.step(index).0);
+                    tried.push(trial.step(index, hedge).0);
                 }
                 let (a, b) = (
                     self.window_stats(&tried, &[], w0, w1),
@@ -857,7 +880,10 @@ impl<'a> Replay<'a> {
                     controller: Controller::new(
                         self.optimiser.clone(),
                         self.requirements.clone(),
-                        self.settings.controller.clone(),
+                        ControllerSettings {
+                            hedge: self.settings.hedge,
+                            ..self.settings.controller.clone()
+                        },
                     ),
                     log: Vec::new(),
                 };

@@ -233,7 +233,7 @@ pub fn evaluate(args: EvaluateArgs) -> Result<ExitCode> {
         rtt_ms: args.rtt.as_secs_f64() * 1e3,
         duration_s: args.duration.map(|d| d.as_secs_f64()),
         deadline_ms: args.deadline.as_secs_f64() * 1e3,
-        hedge: !args.no_hedge,
+        hedge: args.hedge,
         ..ReplaySettings::default()
     };
     let progress = ProgressBar::new((traces.len() * kinds.len()) as u64).with_style(

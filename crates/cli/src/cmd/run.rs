@@ -21,7 +21,11 @@ pub async fn run(args: RunArgs) -> Result<ExitCode> {
         _ => Placement::Local,
     };
     let auto = args.placement == "auto";
-    let hedge = (args.hedge || auto) && !args.no_hedge;
+    let hedge = args.hedge.unwrap_or(if auto {
+        deepoffload_decide::Hedge::Always
+    } else {
+        deepoffload_decide::Hedge::Off
+    });
     if placement == Placement::Remote && args.server.is_none() {
         bail!("--placement remote needs --server HOST:PORT (or use --placement local)");
     }
@@ -30,7 +34,7 @@ pub async fn run(args: RunArgs) -> Result<ExitCode> {
             bail!("--placement auto decides from a profile: give --profile FILE (make one with `deepoffload profile --device {}`)", args.device);
         };
         let mut optimiser = super::decide::load_optimiser(profile, &args.mode)?;
-        if hedge {
+        if hedge != deepoffload_decide::Hedge::Off {
             optimiser = optimiser.hedged();
         }
         if optimiser.candidates.device != args.device {
@@ -44,7 +48,10 @@ pub async fn run(args: RunArgs) -> Result<ExitCode> {
         Some(deepoffload_decide::Controller::new(
             optimiser,
             args.requirements.requirements()?,
-            deepoffload_decide::ControllerSettings::default(),
+            deepoffload_decide::ControllerSettings {
+                hedge,
+                ..Default::default()
+            },
         ))
     } else {
         if args.profile.is_some() {
@@ -151,7 +158,7 @@ pub async fn run(args: RunArgs) -> Result<ExitCode> {
         },
         pace: args.pace,
         deadline: args.deadline,
-        hedge: hedge.then_some(args.requirements.max_latency),
+        hedge: (hedge != deepoffload_decide::Hedge::Off).then_some(args.requirements.max_latency),
         max_frames: args.max_frames,
         max_duration: args.duration,
         device: device_label,

@@ -46,7 +46,7 @@ pub fn run(study: &mut Study, dir: &Path) -> Result<Outcome> {
     // The study's pipeline: offloaded frames only, no stand-in running beside them.
     let settings = ReplaySettings {
         duration_s: Some(SECONDS),
-        hedge: false,
+        hedge: deepoffload_decide::Hedge::Off,
         ..ReplaySettings::default()
     };
     let mut rows = Vec::new();

@@ -145,7 +145,7 @@ pub fn run(study: &mut Study, dir: &Path) -> Result<Outcome> {
     let (profile, optimiser) = study.optimiser()?;
     // The study's pipeline: a late remote result is waited for, no stand-in beside it.
     let settings = ReplaySettings {
-        hedge: false,
+        hedge: deepoffload_decide::Hedge::Off,
         ..ReplaySettings::default()
     };
     let nets = networks(study)?;
