@@ -89,6 +89,18 @@ fn optimiser() -> Optimiser {
     )
 }
 
+/// A frame of the configuration in force, when remote, over a 20 Mbit/s link with a 40-ms
+/// round trip; whether it was remote.
+fn frame_over_fast_link(c: &mut Controller, t: f64) -> bool {
+    let k = c.current_candidate().unwrap().clone();
+    let remote = k.key.placement == Placement::Remote;
+    if remote {
+        let bytes = k.bytes_per_frame as u64 + 60;
+        c.on_frame(t, bytes, 40.0 + bytes as f64 * 8e3 / 20e6);
+    }
+    remote
+}
+
 fn relaxed() -> Requirements {
     Requirements {
         max_latency_ms: 2000.0,
@@ -300,10 +312,7 @@ fn a_server_slower_than_profiled_moves_the_choice() {
         let end = *t + seconds;
         while *t < end {
             *t += 0.1;
-            let k = c.current_candidate().unwrap().clone();
-            if k.key.placement == Placement::Remote {
-                let bytes = k.bytes_per_frame as u64 + 60;
-                c.on_frame(*t, bytes, 40.0 + bytes as f64 * 8e3 / 20e6);
+            if frame_over_fast_link(c, *t) {
                 c.on_server_time(server_ms);
             } else {
                 c.on_rtt(*t, 40.0);
@@ -474,11 +483,7 @@ fn hedges_only_while_the_link_is_uncertain() {
         let end = *t + seconds;
         while *t < end {
             *t += 0.1;
-            let k = c.current_candidate().unwrap().clone();
-            if k.key.placement == Placement::Remote {
-                let bytes = k.bytes_per_frame as u64 + 60;
-                c.on_frame(*t, bytes, 40.0 + bytes as f64 * 8e3 / 20e6);
-            }
+            frame_over_fast_link(c, *t);
             c.on_latency(*t, predicted + extra);
             if let Some(log) = c.poll(*t, |_| true) {
                 predicted = log.predicted.latency_ms;
