@@ -345,7 +345,6 @@ impl<'a> Sim<'a> {
         (back - t) * 1e3
     }
 
-    /// Analyses the next frame with candidate `index`.
     /// Analyses the next frame with candidate `index`; `hedge`: whether it may get a stand-in.
     fn step(&mut self, index: usize, hedge: bool) -> (FrameOutcome, [Option<Observation>; 2]) {
         let c = &self.optimiser.list()[index];
@@ -420,17 +419,17 @@ impl<'a> Sim<'a> {
                 out.candidate = local;
                 out.fallback = true;
                 out.done_s = ready.max(given_up);
-                // Given up on: the network took at least that long (a drop is seen at once).
                 out.stand_in = true;
+                // Queued behind another frame, its transfer did not time the link alone: a
+                // latency sample, not a throughput one (as the client does).
+                let measured_bytes = if queued { 0 } else { bytes as u64 };
                 let listened = self.settings.deadline_ms / 1e3;
                 late = Some(if back - sent <= listened {
                     // The result still comes, late: it measures the network all the same, and
                     // how late the remote path is.
                     Observation::Late {
                         at: back,
-                        // Queued behind another frame, its transfer did not time the link
-                        // alone: a latency sample, not a throughput one.
-                        bytes: if queued { 0 } else { bytes as u64 },
+                        bytes: measured_bytes,
                         network_ms: (back - sent) * 1e3
                             - c.server_ms
                             - self.settings.server_overhead_ms,
@@ -440,7 +439,7 @@ impl<'a> Sim<'a> {
                     // Not even by the deadline: the network took at least that long.
                     Observation::Late {
                         at: sent + listened,
-                        bytes: bytes as u64,
+                        bytes: measured_bytes,
                         network_ms: self.settings.deadline_ms,
                         latency_ms: (sent + listened - capture) * 1e3,
                     }
