@@ -60,6 +60,7 @@ pub enum Hedge {
     /// on a steady link the stand-in would only cost energy (on the study's phone, 0.63
     /// against 0.42 J per frame on the LTE trace), and the first late window re-enables it —
     /// after that window was late.
+    #[serde(rename = "uncertain")]
     WhenUncertain,
 }
 
