@@ -195,47 +195,100 @@ fn extract_from_zip(file: File, member: &str, out: &mut File) -> io::Result<bool
 }
 
 fn extract_from_tar_gz(file: File, member: &str, out: &mut File) -> io::Result<bool> {
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
-    for entry in archive.entries()? {
-        let mut entry = entry?;
-        if entry.path()?.as_os_str() == member {
-            io::copy(&mut entry, out)?;
-            return Ok(true);
-        }
-    }
-    Ok(false)
+    extract_from_tar(flate2::read::GzDecoder::new(file), member, out)
 }
 
-/// `apt-get download` the pinned Debian package and extract one member with `dpkg-deb`.
+/// `apt-get download` the pinned Debian package and extract one member.
+///
+/// The package's file tree is read from `dpkg-deb --fsys-tarfile` as a stream and only the
+/// member is written: a package such as `opencv-doc` (96 MB) holds far more than the one file
+/// wanted. `dpkg-deb` rather than an ar + xz reader in process because it is present wherever
+/// `apt-get` is (the fetch needs apt anyway) and knows every compression a .deb may use (xz,
+/// zstd, gzip), so no decompressor crate is added for one code path. The .deb itself is checked
+/// by apt against the signed archive index; the extracted file by its pin (the caller).
 pub fn deb_member(pkg: &DebPackage, dest_dir: &Path) -> Result<NamedTempFile, AssetError> {
     let what = format!("{}={}", pkg.name, pkg.version);
     let work = tempfile::tempdir().map_err(|e| fetch_error(&what, e.to_string()))?;
     run_first(
         &[vec!["apt-get".to_string()]],
-        &["download".into(), format!("{}={}", pkg.name, pkg.version)],
+        &["download".into(), what.clone()],
         work.path(),
         &what,
-    )?;
+    )
+    .map_err(|e| match e {
+        AssetError::Fetch { what, message } => AssetError::Fetch {
+            what,
+            message: format!(
+                "{message}; if apt says it is unable to locate the package or version, run \
+                 `apt-get update` (the pin is Debian 12 bookworm's)"
+            ),
+        },
+        other => other,
+    })?;
     let deb = std::fs::read_dir(work.path())
         .map_err(|e| fetch_error(&what, e.to_string()))?
         .flatten()
         .map(|e| e.path())
         .find(|p| p.extension().is_some_and(|x| x == "deb"))
         .ok_or_else(|| fetch_error(&what, "apt-get download produced no .deb file"))?;
-    let tree = work.path().join("tree");
-    run_first(
-        &[vec!["dpkg-deb".to_string()]],
-        &[
-            "-x".into(),
-            deb.display().to_string(),
-            tree.display().to_string(),
-        ],
-        work.path(),
-        &what,
-    )?;
-    let mut src = File::open(tree.join(pkg.member))
-        .map_err(|e| fetch_error(&what, format!("package has no /{}: {e}", pkg.member)))?;
-    copy_to_temp(&mut src, dest_dir, &what)
+    let mut child = Command::new("dpkg-deb")
+        .arg("--fsys-tarfile")
+        .arg(&deb)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(to_stderr())
+        .spawn()
+        .map_err(|e| fetch_error(&what, format!("cannot run dpkg-deb: {e}")))?;
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut out = NamedTempFile::new_in(dest_dir).map_err(|e| {
+        fetch_error(
+            &what,
+            format!("cannot create a file in {}: {e}", dest_dir.display()),
+        )
+    })?;
+    let found = extract_from_tar(stdout, pkg.member, out.as_file_mut());
+    // Stop dpkg-deb once the member is out (it would otherwise decompress the rest for nothing).
+    let _ = child.kill();
+    let status = child.wait();
+    match found {
+        Ok(true) => Ok(out),
+        Ok(false) => Err(fetch_error(
+            &what,
+            format!("{} has no /{}", deb.display(), pkg.member),
+        )),
+        Err(e) => Err(fetch_error(
+            &what,
+            format!(
+                "reading {} with `dpkg-deb --fsys-tarfile` failed: {e} (dpkg-deb {})",
+                deb.display(),
+                status.map_or_else(|e| e.to_string(), |s| s.to_string())
+            ),
+        )),
+    }
+}
+
+/// Copies the tar member at `member` (a relative path; a leading `./` in the archive, as .deb
+/// trees have, is ignored) into `out`.
+fn extract_from_tar(stream: impl Read, member: &str, out: &mut File) -> io::Result<bool> {
+    let mut archive = tar::Archive::new(stream);
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let hit = {
+            let path = entry.path()?;
+            path.strip_prefix(".").unwrap_or(&path) == Path::new(member)
+        };
+        if hit {
+            let kind = entry.header().entry_type();
+            if !kind.is_file() {
+                return Err(io::Error::other(format!(
+                    "{member} is not a regular file in the archive ({kind:?})"
+                )));
+            }
+            io::copy(&mut entry, out)?;
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Downloads a release URL with `curl`.
@@ -259,12 +312,33 @@ pub fn url(url: &str, dest_dir: &Path) -> Result<NamedTempFile, AssetError> {
     Ok(out)
 }
 
-fn copy_to_temp(
-    src: &mut impl Read,
-    dest_dir: &Path,
-    what: &str,
-) -> Result<NamedTempFile, AssetError> {
-    let mut out = NamedTempFile::new_in(dest_dir).map_err(|e| fetch_error(what, e.to_string()))?;
-    io::copy(src, out.as_file_mut()).map_err(|e| fetch_error(what, e.to_string()))?;
-    Ok(out)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A .deb's file tree names its members `./usr/...`; the catalogue names them `usr/...`.
+    #[test]
+    fn tar_members_match_with_or_without_a_leading_dot() {
+        let mut builder = tar::Builder::new(Vec::new());
+        for (name, body) in [
+            ("./usr/share/a.txt", &b"first"[..]),
+            ("./usr/b.txt", b"second"),
+        ] {
+            let mut header = tar::Header::new_gnu();
+            // Raw name bytes: `set_path` would drop the `./` that dpkg-deb writes.
+            header.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+            header.set_size(body.len() as u64);
+            header.set_mode(0o644);
+            header.set_cksum();
+            builder.append(&header, body).unwrap();
+        }
+        let archive = builder.into_inner().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out");
+        let mut out = File::create(&path).unwrap();
+        assert!(extract_from_tar(&archive[..], "usr/b.txt", &mut out).unwrap());
+        assert_eq!(std::fs::read(&path).unwrap(), b"second");
+        let mut out = File::create(&path).unwrap();
+        assert!(!extract_from_tar(&archive[..], "usr/share/missing.txt", &mut out).unwrap());
+    }
 }

@@ -343,13 +343,19 @@ impl Store {
                     if self.config.allow_fetch { "" } else { " without DEEPOFFLOAD_OFFLINE=1" }
                 ));
             }
-            Source::Deb(d) => way(format!(
-                "run `apt-get download {}={}`, extract /{} (dpkg-deb -x) and copy it to {}",
-                d.name,
-                d.version,
-                d.member,
-                cache_path.display()
-            )),
+            Source::Deb(d) => {
+                way(format!(
+                    "run `apt-get download {}={}` (after `apt-get update` if apt cannot locate it), extract /{} (dpkg-deb -x) and copy it to {}",
+                    d.name,
+                    d.version,
+                    d.member,
+                    cache_path.display()
+                ));
+                way(format!(
+                    "allow access to the Debian archive (apt's sources apply) and run `deepoffload models fetch`{}",
+                    if self.config.allow_fetch { "" } else { " without DEEPOFFLOAD_OFFLINE=1" }
+                ));
+            }
             Source::Url(url) => way(format!(
                 "download {url} where the network allows and copy it to {}",
                 cache_path.display()

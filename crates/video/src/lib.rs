@@ -5,16 +5,19 @@
 //! - [`Sampler`]: which frames are analysed at a target frame rate (the rule is documented there).
 //! - [`pixels`]: bilinear resize and YUV 4:2:0 ↔ RGB.
 //! - [`h264`]: encoder with rate control, skipped-frame and PSNR reporting; decoder.
+//! - [`catalogue`]: the default videos (vtest, bikes), pinned and fetched like the models.
 //!
 //! This crate knows nothing of detection or networks.
 
 #![forbid(unsafe_code)]
 
+pub mod catalogue;
 pub mod h264;
 pub mod pixels;
 mod sample;
 pub mod source;
 
+pub use catalogue::{default_videos, DefaultVideo};
 pub use h264::{EncodedFrame, EncoderSettings, FrameKind, H264Decoder, H264Encoder, RateControl};
 pub use pixels::{Resizer, Yuv420};
 pub use sample::Sampler;

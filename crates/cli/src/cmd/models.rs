@@ -8,6 +8,7 @@ use deepoffload_detect::catalogue::{find_model, ModelSpec, Role, MODELS, ONNXRUN
 use deepoffload_detect::darknet::{LayerKind, Network};
 use deepoffload_detect::OrtModel;
 use deepoffload_video::source::{find_ffmpeg, FFMPEG};
+use deepoffload_video::DefaultVideo;
 use serde::Serialize;
 use std::path::Path;
 use std::process::ExitCode;
@@ -29,11 +30,22 @@ pub fn run(command: ModelsCommand) -> Result<ExitCode> {
     }
 }
 
-fn selected(names: &[String]) -> Result<Vec<&'static ModelSpec>> {
-    names
-        .iter()
-        .map(|n| find_model(n).map_err(anyhow::Error::msg))
-        .collect()
+/// The models and default videos named on the command line (`yolov4-tiny`, `vtest`).
+fn selected(names: &[String]) -> Result<(Vec<&'static ModelSpec>, Vec<DefaultVideo>)> {
+    let mut models = Vec::new();
+    let mut videos = Vec::new();
+    for n in names {
+        match DefaultVideo::from_name(n) {
+            Some(v) => videos.push(v),
+            None => models.push(find_model(n).map_err(|e| {
+                anyhow::anyhow!(
+                    "{e} (or a default video: {})",
+                    DefaultVideo::ALL.map(DefaultVideo::name).join(", ")
+                )
+            })?),
+        }
+    }
+    Ok((models, videos))
 }
 
 #[derive(Serialize)]
@@ -91,19 +103,36 @@ fn list(store: &Store, json: bool) -> Result<ExitCode> {
         ONNXRUNTIME_LIB.description,
         rt.map_or("fetch needed".to_string(), |f| f.path.display().to_string())
     );
+    for video in DefaultVideo::ALL {
+        let asset = video.asset();
+        outln!(
+            "video {}: {}, from {} — {}",
+            video.name(),
+            asset.description,
+            asset.source,
+            store
+                .locate(asset)
+                .map_or("fetch needed".to_string(), |f| f.path.display().to_string())
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
 fn fetch(store: &Store, names: &[String], all: bool) -> Result<ExitCode> {
-    let models: Vec<&ModelSpec> = if all {
-        MODELS.iter().collect()
+    let (models, videos): (Vec<&ModelSpec>, Vec<DefaultVideo>) = if all {
+        (MODELS.iter().collect(), DefaultVideo::ALL.to_vec())
     } else if names.is_empty() {
-        MODELS.iter().filter(|m| m.role != Role::Extra).collect()
+        (
+            MODELS.iter().filter(|m| m.role != Role::Extra).collect(),
+            DefaultVideo::ALL.to_vec(),
+        )
     } else {
         selected(names)?
     };
     let mut assets: Vec<&Asset> = models.iter().flat_map(|m| m.assets()).collect();
     assets.push(&ONNXRUNTIME_LIB);
+    // The default videos of demo, profile and the study (the shared copies where present).
+    assets.extend(videos.iter().map(|v| v.asset()));
     let mut failed = 0;
     for asset in assets {
         match store.resolve(Request::new(asset)) {
@@ -139,8 +168,8 @@ struct VerifyRow {
 }
 
 fn verify(store: &Store, names: &[String], json: bool) -> Result<ExitCode> {
-    let models: Vec<&ModelSpec> = if names.is_empty() {
-        MODELS.iter().collect()
+    let (models, videos): (Vec<&ModelSpec>, Vec<DefaultVideo>) = if names.is_empty() {
+        (MODELS.iter().collect(), DefaultVideo::ALL.to_vec())
     } else {
         selected(names)?
     };
@@ -148,6 +177,7 @@ fn verify(store: &Store, names: &[String], json: bool) -> Result<ExitCode> {
     if names.is_empty() {
         assets.extend([&ONNXRUNTIME_LIB, &FFMPEG]);
     }
+    assets.extend(videos.iter().map(|v| v.asset()));
     let mut rows = Vec::new();
     let mut corrupt = 0;
     for asset in assets {

@@ -15,13 +15,7 @@ pub fn run(args: ProfileArgs) -> Result<ExitCode> {
     let grid = Grid::load(&args.grid).map_err(anyhow::Error::msg)?;
     let device = find_device(&args.device, args.devices.as_deref()).map_err(anyhow::Error::msg)?;
     let videos = if args.videos.is_empty() {
-        let Some(shared) = &store.config().shared else {
-            bail!("no videos: pass --videos FILE... (the defaults live in ../shared/videos)");
-        };
-        vec![
-            shared.join("videos/vtest.mp4"),
-            shared.join("videos/bikes.mp4"),
-        ]
+        deepoffload_video::default_videos(&store, "--videos FILE...")?
     } else {
         args.videos.clone()
     };

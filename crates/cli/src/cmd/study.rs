@@ -8,6 +8,7 @@ use deepoffload_assets::Store;
 use deepoffload_lab::{find_device, Grid};
 use deepoffload_study::experiments::Experiment;
 use deepoffload_study::{demo, report, Study};
+use deepoffload_video::DefaultVideo;
 use std::process::ExitCode;
 
 fn study(args: &StudyArgs) -> Result<Study> {
@@ -100,21 +101,16 @@ pub fn report(args: ReportArgs) -> Result<ExitCode> {
 pub async fn demo(args: DemoArgs) -> Result<ExitCode> {
     let store = Store::from_env();
     let device = find_device(&args.device, None).map_err(anyhow::Error::msg)?;
-    let video = match args.video {
-        Some(v) => v,
-        None => match &store.config().shared {
-            Some(dir) => dir.join("videos/vtest.mp4"),
-            None => anyhow::bail!(
-                "no video: pass --video FILE (the default lives in ../shared/videos/vtest.mp4)"
-            ),
-        },
-    };
     if !(args.time_scale > 0.05 && args.time_scale <= 10.0) {
         anyhow::bail!(
             "--time-scale {}: choose between 0.05 and 10",
             args.time_scale
         );
     }
+    let video = match args.video {
+        Some(v) => v,
+        None => DefaultVideo::Vtest.resolve(&store, "--video FILE")?,
+    };
     let outcome = demo::run(demo::DemoOptions {
         store,
         out: args.out,

@@ -367,10 +367,9 @@ pub fn bench(args: BenchVideoArgs) -> Result<ExitCode> {
         bail!("--frames must be at least 1");
     }
     let store = Store::from_env();
-    let path = match (&args.video, &store.config().shared) {
-        (Some(p), _) => p.clone(),
-        (None, Some(dir)) => dir.join("videos/vtest.mp4"),
-        (None, None) => bail!("no video to measure with: pass --video FILE"),
+    let path = match &args.video {
+        Some(p) => p.clone(),
+        None => deepoffload_video::DefaultVideo::Vtest.resolve(&store, "--video FILE")?,
     };
     let mut source = open(&path, &store, &OpenOptions::default())?;
     let mut frames = Vec::with_capacity(args.frames);
