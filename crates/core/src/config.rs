@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// Where a frame is analysed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Placement {
     /// On the device, with the small model.
@@ -32,6 +33,51 @@ impl std::str::FromStr for Placement {
     }
 }
 
+/// The radio technology that carries a device's transfers (and prices them in energy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum Radio {
+    #[default]
+    #[serde(rename = "lte")]
+    #[cfg_attr(feature = "clap", value(name = "lte"))]
+    Lte,
+    #[serde(rename = "wifi")]
+    #[cfg_attr(feature = "clap", value(name = "wifi"))]
+    Wifi,
+    #[serde(rename = "3g")]
+    #[cfg_attr(feature = "clap", value(name = "3g"))]
+    ThreeG,
+}
+
+impl Radio {
+    pub const ALL: [Radio; 3] = [Radio::Lte, Radio::Wifi, Radio::ThreeG];
+
+    /// The name profiles key radio models by.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Radio::Lte => "lte",
+            Radio::Wifi => "wifi",
+            Radio::ThreeG => "3g",
+        }
+    }
+}
+
+impl std::fmt::Display for Radio {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Radio {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Radio::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| format!("radio `{s}` must be lte, wifi or 3g"))
+    }
+}
+
 /// The knobs of one time window: one value type shared by the runtime, the profiler, the
 /// optimiser, the wire and the report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -48,6 +94,14 @@ pub struct Config {
     pub fps: f64,
     /// H.264 target bit rate (remote only; 0 when local).
     pub bitrate_bps: u64,
+}
+
+/// A source side scaled by `scale` and rounded down to an even number (at least 2): H.264
+/// needs even sides. The one rule from a configuration's scale to the frame size it analyses,
+/// used by the profiler and the runtime alike, so the runtime never picks a size the profile
+/// did not measure.
+pub fn scaled_side(side: u32, scale: f64) -> u32 {
+    (((side as f64 * scale) as u32) & !1).max(2)
 }
 
 /// Where one frame's end-to-end time went, in milliseconds. The parts add up to `total_ms`

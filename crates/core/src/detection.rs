@@ -92,6 +92,15 @@ pub struct Detection {
     pub bbox: BBox,
 }
 
+/// The name of class `id` in a model's class list (`class<id>` past its end), so every
+/// output names its classes the same way.
+pub fn class_name(names: &[String], id: u32) -> String {
+    names
+        .get(id as usize)
+        .cloned()
+        .unwrap_or_else(|| format!("class{id}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,8 +12,8 @@ pub mod profile;
 mod stats;
 mod units;
 
-pub use config::{Config, LatencyBreakdown, Placement};
-pub use detection::{BBox, Detection};
+pub use config::{scaled_side, Config, LatencyBreakdown, Placement, Radio};
+pub use detection::{class_name, BBox, Detection};
 pub use image::{ImageError, RgbBuffer, RgbImageRef};
 pub use stats::{quantile, Summary};
 pub use units::{format_bitrate, parse_bitrate, parse_duration, parse_fraction, parse_resolution};

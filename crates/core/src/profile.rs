@@ -83,6 +83,11 @@ pub struct VideoProfile {
 pub struct Cell {
     pub video: String,
     pub config: Config,
+    /// The grid's scale the frame size came from (`scaled_side(source side, scale)`), so the
+    /// decision engine keys the cell by the exact knob and the runtime turns it back into the
+    /// very size measured. Absent in profiles written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale: Option<f64>,
     /// Against the reference on the evaluation frames, results shown at once.
     pub accuracy: Accuracy,
     /// mAP@0.5 against the reference (as pseudo ground truth).

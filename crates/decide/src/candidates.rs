@@ -128,7 +128,11 @@ impl Candidates {
                 ))
             })?;
             let c = &cell.config;
-            let scale = (c.width as f64 / video.width.max(1) as f64 * 100.0).round() / 100.0;
+            // The grid's own knob; older profiles: the frame's share of the source width,
+            // rounded to the grid's steps.
+            let scale = cell.scale.unwrap_or_else(|| {
+                (c.width as f64 / video.width.max(1) as f64 * 100.0).round() / 100.0
+            });
             let key = CandidateKey {
                 placement: c.placement,
                 model: c.model.clone(),

@@ -2,7 +2,7 @@
 //! one with the highest utility among those meeting every requirement.
 
 use crate::candidates::{Candidate, Candidates};
-use deepoffload_core::Placement;
+use deepoffload_core::{Placement, Radio};
 use serde::Serialize;
 
 /// Bytes of a result coming back (header + a few detections); small next to a frame.
@@ -27,8 +27,8 @@ pub struct Requirements {
     pub max_power_w: f64,
     /// Highest acceptable data rate (up + down), bits per second.
     pub max_data_bps: f64,
-    /// Radio technology that prices transfers ("lte", "wifi", "3g").
-    pub radio: String,
+    /// Radio technology that prices transfers.
+    pub radio: Radio,
 }
 
 impl Default for Requirements {
@@ -42,13 +42,14 @@ impl Default for Requirements {
             bitrate_safety: 0.8,
             max_power_w: f64::INFINITY,
             max_data_bps: f64::INFINITY,
-            radio: "lte".into(),
+            radio: Radio::Lte,
         }
     }
 }
 
 /// How frames are in flight; decides how latency limits the frame rate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Mode {
     /// One frame at a time (the study): fps ≤ 1 / latency.
     StopAndWait,
@@ -235,10 +236,10 @@ impl Optimiser {
         let (data_bps, radio_w) = if remote && fps > 0.0 {
             let up = (c.bytes_per_frame + FRAME_OVERHEAD_BYTES) * 8.0 * fps;
             let down = RESULT_BYTES * 8.0 * fps;
-            let coefficients = if self.radio == req.radio {
+            let coefficients = if self.radio == req.radio.as_str() {
                 self.radio_coefficients
             } else {
-                self.candidates.radio.get(&req.radio).copied()
+                self.candidates.radio.get(req.radio.as_str()).copied()
             };
             let radio_w = coefficients.map_or(0.0, |[au, ad, beta]| {
                 (au * up / 1e6 + ad * down / 1e6 + beta) / 1e3

@@ -164,10 +164,7 @@ pub fn to_detections(candidates: Vec<Candidate>, class_names: &[String]) -> Vec<
         .into_iter()
         .map(|c| Detection {
             class_id: c.class_id,
-            class_name: class_names
-                .get(c.class_id as usize)
-                .cloned()
-                .unwrap_or_else(|| format!("class{}", c.class_id)),
+            class_name: deepoffload_core::class_name(class_names, c.class_id),
             score: c.score,
             objectness: c.objectness,
             bbox: c.bbox,

@@ -190,10 +190,7 @@ impl Grid {
     }
 }
 
-/// A side scaled and rounded down to an even number (at least 2).
-pub fn scaled_side(side: u32, scale: f64) -> u32 {
-    (((side as f64 * scale) as u32) & !1).max(2)
-}
+pub use deepoffload_core::scaled_side;
 
 #[cfg(test)]
 mod tests {

@@ -14,14 +14,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 /// Reads a profile and builds the optimiser over it.
-pub fn load_optimiser(path: &Path, mode: &str) -> Result<Optimiser> {
+pub fn load_optimiser(path: &Path, mode: Mode) -> Result<Optimiser> {
     let profile = deepoffload_lab::load_profile(path)?;
     let candidates = Candidates::from_profile(&profile).map_err(anyhow::Error::msg)?;
-    let mode = if mode == "pipelined" {
-        Mode::Pipelined
-    } else {
-        Mode::StopAndWait
-    };
     Ok(Optimiser::new(candidates, mode))
 }
 
@@ -42,7 +37,7 @@ impl RequirementArgs {
             bitrate_safety: self.safety,
             max_power_w: self.max_power.unwrap_or(f64::INFINITY),
             max_data_bps: self.max_data.map_or(f64::INFINITY, |d| d as f64),
-            radio: self.radio.clone(),
+            radio: self.radio,
         })
     }
 }
@@ -56,7 +51,7 @@ impl PredictionArgs {
                 self.camera_fps
             );
         }
-        let mut optimiser = load_optimiser(&self.profile, &self.mode)?;
+        let mut optimiser = load_optimiser(&self.profile, self.mode)?;
         optimiser.camera_fps = self.camera_fps;
         Ok(optimiser)
     }

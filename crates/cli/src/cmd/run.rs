@@ -1,7 +1,7 @@
 //! `deepoffload run`: the device runtime on a video, with per-frame JSON lines, a live
 //! progress line and a final summary.
 
-use crate::args::{ModelArgs, RunArgs};
+use crate::args::{ModelArgs, RunArgs, RunPlacement};
 use anyhow::{bail, Context, Result};
 use comfy_table::{presets, Table};
 use deepoffload_assets::Store;
@@ -16,11 +16,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 pub async fn run(args: RunArgs) -> Result<ExitCode> {
-    let placement = match args.placement.as_str() {
-        "remote" => Placement::Remote,
-        _ => Placement::Local,
+    let placement = match args.placement {
+        RunPlacement::Remote => Placement::Remote,
+        RunPlacement::Local | RunPlacement::Auto => Placement::Local,
     };
-    let auto = args.placement == "auto";
+    let auto = args.placement == RunPlacement::Auto;
     let hedge = args.hedge.unwrap_or(if auto {
         deepoffload_decide::Hedge::Always
     } else {
@@ -33,7 +33,7 @@ pub async fn run(args: RunArgs) -> Result<ExitCode> {
         let Some(profile) = &args.profile else {
             bail!("--placement auto decides from a profile: give --profile FILE (make one with `deepoffload profile --device {}`)", args.device);
         };
-        let mut optimiser = super::decide::load_optimiser(profile, &args.mode)?;
+        let mut optimiser = super::decide::load_optimiser(profile, args.mode)?;
         if hedge != deepoffload_decide::Hedge::Off {
             optimiser = optimiser.hedged();
         }
@@ -149,12 +149,11 @@ pub async fn run(args: RunArgs) -> Result<ExitCode> {
         bitrate_bps: u32::try_from(args.bitrate).context("--bitrate above 4 Gbit/s")?,
         rate_control: args.rc,
         keyframe_interval: 0,
-        mode: if args.mode == "pipelined" {
-            Mode::Pipelined {
+        mode: match args.mode {
+            deepoffload_decide::Mode::Pipelined => Mode::Pipelined {
                 inflight: args.inflight.max(1),
-            }
-        } else {
-            Mode::StopAndWait
+            },
+            deepoffload_decide::Mode::StopAndWait => Mode::StopAndWait,
         },
         pace: args.pace,
         deadline: args.deadline,
