@@ -1,9 +1,8 @@
-//! The camera: a thread that reads the video source, keeps the frames the sampler selects and
-//! hands them to the pipeline — as a live camera would (at their timestamps, the newest frame
+//! The camera: a thread that reads the video source and hands its frames to the pipeline — as a live camera would (at their timestamps, the newest frame
 //! replacing one not yet taken) or as fast as the pipeline takes them (offline replay).
 
 use deepoffload_core::RgbBuffer;
-use deepoffload_video::{Frame, Sampler, VideoError, VideoSource};
+use deepoffload_video::{Frame, VideoError, VideoSource};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, Notify};
@@ -53,8 +52,6 @@ enum Handoff {
 struct LatestSlot {
     frame: Option<Result<Captured, VideoError>>,
     finished: bool,
-    /// Frames replaced before the pipeline took them.
-    missed: u64,
 }
 
 /// The running camera.
@@ -62,18 +59,16 @@ pub struct Capture {
     handoff: Handoff,
 }
 
-/// The frames the sampler keeps (all without one), at most `max`, within `span` of source time
-/// from the first frame, ending after an error.
+/// The source's frames within `span` of source time from the first frame, ending after an
+/// error. Which of them are analysed is the pipeline's rule.
 fn kept_frames(
     mut source: Box<dyn VideoSource>,
-    mut sampler: Option<Sampler>,
-    max: u64,
     span: Option<Duration>,
 ) -> impl Iterator<Item = Result<Frame, VideoError>> {
-    let (mut kept, mut done) = (0u64, false);
+    let mut done = false;
     let mut first_pts: Option<Duration> = None;
-    std::iter::from_fn(move || loop {
-        if done || kept >= max {
+    std::iter::from_fn(move || {
+        if done {
             return None;
         }
         match source.next_frame() {
@@ -83,37 +78,21 @@ fn kept_frames(
                     done = true;
                     return None;
                 }
-                if sampler.as_mut().is_some_and(|s| !s.keep(frame.pts)) {
-                    continue;
-                }
-                kept += 1;
-                return Some(Ok(frame));
+                Some(Ok(frame))
             }
-            Ok(None) => return None,
+            Ok(None) => None,
             Err(e) => {
                 done = true;
-                return Some(Err(e));
+                Some(Err(e))
             }
         }
     })
 }
 
 impl Capture {
-    /// Starts reading `source`, keeping frames at `fps` (all frames when `None`), stopping after
-    /// `max_frames` kept frames or `span` of source time, whichever comes first.
-    pub fn start(
-        source: Box<dyn VideoSource>,
-        fps: Option<f64>,
-        pace: Pace,
-        max_frames: Option<u64>,
-        span: Option<Duration>,
-    ) -> Self {
-        let frames = kept_frames(
-            source,
-            fps.map(Sampler::new),
-            max_frames.unwrap_or(u64::MAX),
-            span,
-        );
+    /// Starts reading `source`, stopping after `span` of source time.
+    pub fn start(source: Box<dyn VideoSource>, pace: Pace, span: Option<Duration>) -> Self {
+        let frames = kept_frames(source, span);
         match pace {
             Pace::Fast => {
                 let (tx, rx) = mpsc::channel(2);
@@ -177,12 +156,7 @@ impl Capture {
                                 }
                                 previous_pts = Some(c.pts);
                             }
-                            let mut slot = s.lock().expect("capture slot");
-                            if matches!(slot.frame, Some(Ok(_))) && item.is_ok() {
-                                slot.missed += 1;
-                            }
-                            slot.frame = Some(item);
-                            drop(slot);
+                            s.lock().expect("capture slot").frame = Some(item);
                             n.notify_one();
                         }
                         s.lock().expect("capture slot").finished = true;
@@ -213,14 +187,6 @@ impl Capture {
                 }
                 notified.await;
             },
-        }
-    }
-
-    /// Frames a live camera produced that the pipeline was too busy to take.
-    pub fn missed(&self) -> u64 {
-        match &self.handoff {
-            Handoff::Queue(_) => 0,
-            Handoff::Latest { slot, .. } => slot.lock().expect("capture slot").missed,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! What the runtime reports: one record per analysed frame, and a summary of the run.
 
 use deepoffload_core::{Config, Detection, LatencyBreakdown, Placement, Summary as Stats};
+use deepoffload_pipeline::{Origin, Shown};
 use serde::Serialize;
 
 /// One analysed frame (a JSON line of `deepoffload run`).
@@ -40,6 +41,28 @@ pub struct FrameRecord {
     pub device: String,
 }
 
+impl FrameRecord {
+    /// The record of a shown result, under `config` (where and with what it ran).
+    pub fn new(shown: Shown, config: Config, device: String) -> Self {
+        Self {
+            index: shown.frame,
+            pts_s: shown.pts_s,
+            capture_s: shown.capture_s,
+            placement: shown.placement(),
+            config,
+            detections: shown.detections,
+            latency: shown.latency,
+            fallback: shown.fallback,
+            skipped: shown.origin == Origin::Repeated,
+            bytes_up: shown.bytes_up,
+            bytes_down: shown.bytes_down,
+            server_batch: shown.server_batch,
+            stand_in_ms: shown.stand_in_ms,
+            device,
+        }
+    }
+}
+
 /// The run as a whole.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunSummary {
@@ -50,8 +73,8 @@ pub struct RunSummary {
     pub local_frames: u64,
     pub fallbacks: u64,
     pub skipped_frames: u64,
-    /// Frames a live camera produced while the pipeline was busy: never analysed, so they have
-    /// no record (the pipeline took a newer frame).
+    /// Analysis instants that passed while the pipeline was busy: no frame was analysed for
+    /// them, so they have no record (the pipeline took a newer frame).
     pub missed_frames: u64,
     /// First capture to last result.
     pub wall_s: f64,

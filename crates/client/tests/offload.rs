@@ -1,4 +1,8 @@
-//! Offloading end to end with real models, real H.264 and real sockets on loopback.
+//! Offloading end to end with real models, real H.264 and real sockets on loopback: results
+//! equal the server's detector, QUIC through the emulated link, a server that dies and
+//! returns. The per-frame rules with timing (deadlines, the hedge's bound, in-flight limits,
+//! frame order, which frame is taken) are tested exactly on the pipeline core
+//! (`crates/pipeline/src/tests.rs`), not here against the wall clock.
 
 mod common;
 
@@ -134,67 +138,6 @@ async fn quic_through_the_emulated_link() {
     server.shutdown().await;
 }
 
-/// The study's setting through the emulated link: 20 Mbit/s, 50 ms round trip.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stop_and_wait_and_pipelined_through_a_20_mbit_50_ms_link() {
-    let _turn = common::HEAVY.lock().await;
-    let link = Some("rate=20mbit,delay=25ms");
-    for (model, size) in [("yolov4-tiny", 608usize), ("yolov3-tiny", 320)] {
-        let server = common::server(model, size, "127.0.0.1:0".parse().unwrap(), |_| {}).await;
-        let addr = server.tcp_addr.unwrap();
-        let saw = common::run(addr, link, Mode::StopAndWait, 50, |_| {}).await;
-        let piped = common::run(addr, link, Mode::Pipelined { inflight: 4 }, 80, |_| {}).await;
-        for run in [&saw, &piped] {
-            assert_eq!(
-                run.summary.fallbacks,
-                0,
-                "{model}: {:?}",
-                run.records.iter().find_map(|r| r.fallback.clone())
-            );
-            for r in &run.records {
-                let (parts, total) = (r.latency.parts_ms(), r.latency.total_ms);
-                assert!(
-                    (parts - total).abs() <= 0.05 * total,
-                    "{model} frame {}: parts {parts:.2} vs total {total:.2}",
-                    r.index
-                );
-                assert_eq!(r.placement, Placement::Remote);
-            }
-        }
-        let s = &saw.summary;
-        let inverse_latency = 1e3 / s.latency_ms.unwrap().mean;
-        eprintln!(
-            "{model}@{size} stop-and-wait: {:.2} fps, 1/mean latency {inverse_latency:.2}",
-            s.analysed_fps
-        );
-        assert!((s.analysed_fps / inverse_latency - 1.0).abs() <= 0.10);
-        let p = &piped.summary;
-        let bound = (1e3 / p.server_ms_per_frame.unwrap())
-            .min(20e6 / 8.0 / p.bytes_per_remote_frame.unwrap());
-        eprintln!(
-            "{model}@{size} pipelined x4: {:.2} fps, bound {bound:.2} ({:.0}%), {:.2}x stop-and-wait",
-            p.analysed_fps,
-            100.0 * p.analysed_fps / bound,
-            p.analysed_fps / s.analysed_fps
-        );
-        if model == "yolov4-tiny" {
-            assert!(
-                p.analysed_fps >= 0.9 * bound,
-                "pipelined {:.2} fps < 90% of {bound:.2}",
-                p.analysed_fps
-            );
-        } else {
-            assert!(
-                p.analysed_fps >= 1.8 * s.analysed_fps,
-                "pipelined {:.2} < 1.8 x {:.2}",
-                p.analysed_fps,
-                s.analysed_fps
-            );
-        }
-        server.shutdown().await;
-    }
-}
-
 /// A server that dies mid-run: frames go local within a second, none is lost, and the client
 /// returns to the server once it is back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -218,22 +161,18 @@ async fn killed_server_falls_back_locally_and_reconnects() {
     restarted.shutdown().await;
 
     let records = &run.records;
-    // A live camera hands over the newest frame: one that came while the pipeline was busy
-    // (a CPU-starved moment on this 2-core machine) is missed, and counted as such.
-    assert_eq!(
-        records.len() as u64 + run.summary.missed_frames,
-        80,
-        "every frame is analysed (one record each) or counted as missed"
-    );
-    assert!(
-        run.summary.missed_frames <= 2,
-        "{} frames missed",
-        run.summary.missed_frames
-    );
+    // `--max-frames` counts analysed frames. A live camera hands over the newest frame: an
+    // analysis instant that passed while the pipeline was busy (a CPU-starved moment on this
+    // 2-core machine) is missed and counted — the rule itself is tested exactly on the
+    // pipeline core (`frames_are_taken_on_the_analysis_grid_and_a_busy_pipeline_takes_the_newest`).
+    assert_eq!(records.len(), 80, "--max-frames analysed frames");
     let indices: Vec<u64> = records.iter().map(|r| r.index).collect();
     assert!(
-        indices.windows(2).all(|w| w[0] < w[1]) && indices.last() == Some(&79),
-        "records in frame order, none repeated: {indices:?}"
+        indices.windows(2).all(|w| w[0] < w[1])
+            && indices.last() == Some(&(79 + run.summary.missed_frames)),
+        "records in frame order, none repeated, every 10 fps instant analysed or missed \
+         ({} missed): {indices:?}",
+        run.summary.missed_frames
     );
     assert!(
         records
@@ -267,61 +206,4 @@ async fn killed_server_falls_back_locally_and_reconnects() {
         Placement::Remote,
         "back on the server at the end"
     );
-}
-
-/// A hedged run: over a 300-ms round trip no remote result can meet a 250-ms bound, so every
-/// frame shows the stand-in's result, computed while the frame was in flight — at the bound,
-/// not after the round trip; over a quick link the remote results come in time and are shown.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hedged_frames_show_the_stand_in_at_the_bound() {
-    let _turn = common::HEAVY.lock().await;
-    let bound = std::time::Duration::from_millis(250);
-    let server = common::server("yolov3-tiny", 320, "127.0.0.1:0".parse().unwrap(), |_| {}).await;
-    let addr = server.tcp_addr.unwrap();
-    let slow = common::run(addr, Some("delay=150ms"), Mode::StopAndWait, 15, |o| {
-        o.hedge = Some(bound);
-    })
-    .await;
-    let quick = common::run(addr, Some("delay=10ms"), Mode::StopAndWait, 15, |o| {
-        o.hedge = Some(bound);
-    })
-    .await;
-    server.shutdown().await;
-
-    assert_eq!(slow.records.len(), 15);
-    for r in &slow.records {
-        let reason = r.fallback.as_deref().unwrap_or_default();
-        assert_eq!(r.placement, Placement::Local, "frame {}: {reason}", r.index);
-        assert!(
-            reason.contains("latency bound"),
-            "frame {}: {reason}",
-            r.index
-        );
-        assert!(r.stand_in_ms.is_some_and(|ms| ms > 0.0));
-        assert!(!r.detections.is_empty(), "vtest has people in every frame");
-        // Shown at the bound (plus the handing over), well before the 300-ms round trip.
-        let total = r.latency.total_ms;
-        assert!(
-            (240.0..290.0).contains(&total),
-            "frame {}: {total:.0} ms",
-            r.index
-        );
-        let parts = r.latency.parts_ms();
-        assert!(
-            (parts - total).abs() <= 0.05 * total,
-            "frame {}: parts {parts:.1} vs total {total:.1}",
-            r.index
-        );
-    }
-    let remote = quick
-        .records
-        .iter()
-        .filter(|r| r.placement == Placement::Remote)
-        .count();
-    eprintln!(
-        "300-ms round trip: p50 {:.0} ms, all stand-ins; 20-ms round trip: {remote}/15 remote, p50 {:.0} ms",
-        slow.summary.latency_ms.unwrap().median,
-        quick.summary.latency_ms.unwrap().median
-    );
-    assert!(remote >= 13, "{remote}/15 remote over a quick link");
 }

@@ -1,0 +1,510 @@
+//! The tokio driver of the device pipeline: it owns the camera, the detectors, the encoder and
+//! the session, hands the pipeline what happens (with the time since the run started), and
+//! carries out what it asks. No per-frame rule lives here: deadlines, fallback, hedging, late
+//! results and samples are all `deepoffload_pipeline`'s.
+
+use crate::capture::{Capture, Pace};
+use crate::configs::{RunPolicy, Table};
+use crate::record::FrameRecord;
+use crate::remote::{Remote, Session};
+use crate::{ClientError, RunOptions};
+use deepoffload_core::{BBox, Detection, RgbBuffer};
+use deepoffload_detect::{Detector, DetectorInfo};
+use deepoffload_net::proto::{envelope::Body, error::Code, Config as WireConfig, Envelope, Frame};
+use deepoffload_net::NetError;
+use deepoffload_pipeline::{
+    Action, Captured, DeviceTimes, FrameId, LocalResult, Pipeline, RemoteResult, SessionInfo, Shown,
+};
+use deepoffload_video::{EncoderSettings, FrameKind, H264Encoder, Resizer};
+use futures::future::{AbortHandle, Abortable, BoxFuture};
+use futures::stream::{FuturesUnordered, StreamExt};
+use prost::Message;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub(crate) type LocalDetector = Arc<Mutex<Box<dyn Detector>>>;
+
+/// Something a task finished.
+enum Done {
+    Local(FrameId, LocalResult),
+    StandIn(FrameId, LocalResult),
+    Remote(FrameId, Instant, Result<RemoteResult, (String, bool)>),
+    Pong(usize, Option<Duration>),
+}
+
+/// A frame the pipeline took: its scaled image, and how to map boxes back to the source.
+struct Taken {
+    image: Arc<RgbBuffer>,
+    scale: (f32, f32),
+    index: u64,
+    pts: Duration,
+    resize_ms: f64,
+}
+
+/// The encoder for the configuration in force (a new one starts with a key frame).
+struct Encoding {
+    encoder: H264Encoder,
+    key: (u32, u32, u64),
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// Maps boxes from the analysed (scaled) frame to the source frame.
+fn to_source(detections: Vec<Detection>, (sx, sy): (f32, f32)) -> Vec<Detection> {
+    detections
+        .into_iter()
+        .map(|mut d| {
+            d.bbox = d.bbox.map(sx, sy, 0.0, 0.0);
+            d
+        })
+        .collect()
+}
+
+pub(crate) struct Driver<'a> {
+    pub pipeline: Pipeline<RunPolicy>,
+    table: Table,
+    locals: Vec<(DetectorInfo, LocalDetector)>,
+    remote: Option<&'a Remote>,
+    options: &'a RunOptions,
+    source_fps: f64,
+    start: Instant,
+    resizer: Resizer,
+    encoding: Option<Encoding>,
+    session: Option<Session>,
+    taken: HashMap<FrameId, Taken>,
+    requests: HashMap<FrameId, AbortHandle>,
+    tasks: FuturesUnordered<BoxFuture<'static, Done>>,
+    pub records: Vec<FrameRecord>,
+    pub first_capture: Option<Instant>,
+    frames_taken: u64,
+    /// The camera frame just taken, until its `Analyse` action scales it.
+    captured: Option<crate::capture::Captured>,
+    /// Frames sent in this session (the wire's sequence numbers start at 1 per session).
+    seq: u64,
+}
+
+impl<'a> Driver<'a> {
+    pub fn new(
+        pipeline: Pipeline<RunPolicy>,
+        table: Table,
+        locals: Vec<(DetectorInfo, LocalDetector)>,
+        remote: Option<&'a Remote>,
+        options: &'a RunOptions,
+        source_fps: f64,
+    ) -> Self {
+        Self {
+            pipeline,
+            table,
+            locals,
+            remote,
+            options,
+            source_fps,
+            start: Instant::now(),
+            resizer: Resizer::new(),
+            encoding: None,
+            session: None,
+            taken: HashMap::new(),
+            requests: HashMap::new(),
+            tasks: FuturesUnordered::new(),
+            records: Vec::new(),
+            first_capture: None,
+            frames_taken: 0,
+            captured: None,
+            seq: 0,
+        }
+    }
+
+    fn now(&self) -> f64 {
+        self.since(Instant::now())
+    }
+
+    fn since(&self, t: Instant) -> f64 {
+        t.saturating_duration_since(self.start).as_secs_f64()
+    }
+
+    /// Runs the camera through the pipeline, handing every record to `sink` in frame order.
+    pub async fn run(
+        &mut self,
+        capture: &mut Capture,
+        sink: &mut (dyn FnMut(&FrameRecord) + Send),
+    ) -> Result<(), ClientError> {
+        let mut source_done = false;
+        loop {
+            self.follow_session();
+            self.carry_out(sink)?;
+            if source_done && self.pipeline.in_flight() == 0 {
+                return Ok(());
+            }
+            let wants = !source_done && self.pipeline.wants_frame(self.now());
+            let timer = self.pipeline.poll_timeout().map(|t| {
+                tokio::time::Instant::from_std(self.start + Duration::from_secs_f64(t.max(0.0)))
+            });
+            tokio::select! {
+                biased;
+                Some(done) = self.tasks.next(), if !self.tasks.is_empty() => self.finished(done),
+                _ = tokio::time::sleep_until(timer.unwrap_or_else(tokio::time::Instant::now)),
+                    if timer.is_some() => {
+                    let now = self.now();
+                    self.pipeline.handle_timeout(now);
+                }
+                item = capture.next(), if wants => match item {
+                    None => source_done = true,
+                    Some(item) => {
+                        let captured = item?;
+                        let at = match self.options.pace {
+                            Pace::Live => captured.available_at,
+                            Pace::Fast => Instant::now(),
+                        };
+                        let frame = Captured {
+                            index: captured.index,
+                            pts_s: captured.pts.as_secs_f64(),
+                            captured_s: self.since(at),
+                        };
+                        let now = self.now();
+                        if self.pipeline.handle_frame(now, frame) {
+                            self.first_capture.get_or_insert(at);
+                            self.frames_taken += 1;
+                            self.captured = Some(captured);
+                            if self.options.max_frames.is_some_and(|m| self.frames_taken >= m) {
+                                source_done = true;
+                            }
+                        }
+                    }
+                },
+                // Periodic wake-ups keep pings and session changes going while idle.
+                _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+            }
+        }
+    }
+
+    /// Tells the pipeline about a new session, or the loss of one.
+    fn follow_session(&mut self) {
+        let current = self.remote.and_then(Remote::current);
+        let changed = match (&current, &self.session) {
+            (Some(a), Some(b)) => a.generation != b.generation,
+            (None, None) => false,
+            _ => true,
+        };
+        if !changed {
+            return;
+        }
+        let info = current.as_ref().map(|s| {
+            let w = s.connection.welcome();
+            SessionInfo {
+                generation: s.generation,
+                model: w.model.clone(),
+                input_size: w.input_size,
+            }
+        });
+        self.session = current;
+        self.seq = 0;
+        let now = self.now();
+        self.pipeline.handle_session(now, info);
+    }
+
+    /// Scales the frame just taken to the resolution of configuration `config`.
+    fn prepare(&mut self, frame: FrameId, config: usize) -> Result<(), ClientError> {
+        let Some(captured) = self.captured.take().filter(|c| c.index == frame) else {
+            return Ok(());
+        };
+        let c = &self.table.configs[config];
+        let (width, height) = (c.width, c.height);
+        let t = Instant::now();
+        let scaled = self.resizer.resize(captured.image.view(), width, height)?;
+        let resize_ms = ms(t.elapsed());
+        self.taken.insert(
+            frame,
+            Taken {
+                image: Arc::new(scaled),
+                scale: (
+                    captured.image.width() as f32 / width as f32,
+                    captured.image.height() as f32 / height as f32,
+                ),
+                index: captured.index,
+                pts: captured.pts,
+                resize_ms,
+            },
+        );
+        Ok(())
+    }
+
+    fn finished(&mut self, done: Done) {
+        let now = self.now();
+        match done {
+            Done::Local(frame, result) => {
+                let resize_ms = self.taken.get(&frame).map_or(0.0, |t| t.resize_ms);
+                self.pipeline
+                    .handle_local_result(now, frame, resize_ms, result);
+            }
+            Done::StandIn(frame, result) => {
+                self.pipeline.handle_stand_in_result(now, frame, result)
+            }
+            Done::Remote(frame, at, outcome) => {
+                self.requests.remove(&frame);
+                let at = self.since(at);
+                match outcome {
+                    Ok(result) => self.pipeline.handle_remote_result(at, frame, result),
+                    Err((reason, decode_failed)) => {
+                        self.pipeline
+                            .handle_remote_error(at, frame, reason, decode_failed)
+                    }
+                }
+            }
+            Done::Pong(padding, rtt) => {
+                if let Some(rtt) = rtt {
+                    self.pipeline.handle_pong(now, padding, ms(rtt));
+                }
+            }
+        }
+    }
+
+    /// Carries out what the pipeline asks.
+    fn carry_out(
+        &mut self,
+        sink: &mut (dyn FnMut(&FrameRecord) + Send),
+    ) -> Result<(), ClientError> {
+        while let Some(action) = self.pipeline.poll_action() {
+            match action {
+                Action::Analyse {
+                    frame,
+                    config,
+                    detector,
+                    keyframe,
+                } => {
+                    self.prepare(frame, config)?;
+                    match detector {
+                        Some(d) => self.detect(frame, d, false),
+                        None => self.offload(frame, config, keyframe)?,
+                    }
+                }
+                Action::RunLocal { frame, detector } => self.detect(frame, detector, false),
+                Action::RunStandIn { frame, detector } => self.detect(frame, detector, true),
+                Action::Cancel { frame } => {
+                    if let Some(handle) = self.requests.remove(&frame) {
+                        handle.abort();
+                    }
+                }
+                Action::Show(shown) => {
+                    let record = self.record(*shown);
+                    sink(&record);
+                    self.records.push(record);
+                }
+                Action::Release { frame } => {
+                    self.taken.remove(&frame);
+                }
+                Action::Ping { padding } => self.ping(padding),
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs local detector `d` on a taken frame, on a blocking thread.
+    fn detect(&mut self, frame: FrameId, d: usize, stand_in: bool) {
+        let Some(taken) = self.taken.get(&frame) else {
+            return;
+        };
+        let (detector, image, scale) = (self.locals[d].1.clone(), taken.image.clone(), taken.scale);
+        self.tasks.push(Box::pin(async move {
+            let output = tokio::task::spawn_blocking(move || {
+                let mut d = detector.lock().expect("local detector");
+                d.detect(image.view())
+            })
+            .await;
+            let result = match output {
+                Ok(Ok(o)) => LocalResult {
+                    detections: Ok(to_source(o.detections, scale)),
+                    preprocess_ms: ms(o.times.preprocess),
+                    inference_ms: ms(o.times.inference),
+                    postprocess_ms: ms(o.times.postprocess),
+                },
+                Ok(Err(e)) => failed(e.to_string()),
+                Err(e) => failed(format!("local detector task failed: {e}")),
+            };
+            if stand_in {
+                Done::StandIn(frame, result)
+            } else {
+                Done::Local(frame, result)
+            }
+        }));
+    }
+
+    /// Encodes a taken frame at its configuration and sends it.
+    fn offload(
+        &mut self,
+        frame: FrameId,
+        config: usize,
+        keyframe: bool,
+    ) -> Result<(), ClientError> {
+        let (Some(taken), Some(session)) = (self.taken.get(&frame), self.session.clone()) else {
+            let now = self.now();
+            self.pipeline.handle_remote_error(
+                now,
+                frame,
+                "no session with the edge server".into(),
+                false,
+            );
+            return Ok(());
+        };
+        let c = &self.table.configs[config];
+        let key = (c.width, c.height, c.bitrate_bps);
+        if self.encoding.as_ref().is_none_or(|e| e.key != key) {
+            // A new encoder starts with a key frame at the new size and rate.
+            self.encoding = Some(Encoding {
+                encoder: H264Encoder::new(EncoderSettings {
+                    bitrate_bps: c.bitrate_bps as u32,
+                    max_fps: (if c.fps > 0.0 { c.fps } else { self.source_fps }).max(1.0) as f32,
+                    keyframe_interval: self.options.keyframe_interval,
+                    rate_control: self.options.rate_control,
+                    ..EncoderSettings::default()
+                })?,
+                key,
+            });
+        }
+        let enc = &mut self.encoding.as_mut().expect("just set").encoder;
+        if keyframe {
+            enc.force_keyframe();
+        }
+        let t = Instant::now();
+        let encoded = enc.encode(taken.image.view(), taken.pts)?;
+        let times = DeviceTimes {
+            resize_ms: taken.resize_ms,
+            encode_ms: ms(t.elapsed()),
+        };
+        let now = self.now();
+        if encoded.kind == FrameKind::Skipped {
+            self.pipeline.handle_skipped(now, frame, times);
+            return Ok(());
+        }
+        let welcome = session.connection.welcome();
+        self.seq += 1;
+        let wire = Frame {
+            seq: self.seq,
+            frame_index: taken.index,
+            capture_time_us: (now * 1e6) as u64,
+            config: Some(WireConfig {
+                placement: "remote".into(),
+                model: welcome.model.clone(),
+                input_size: welcome.input_size,
+                width: c.width,
+                height: c.height,
+                fps: if c.fps > 0.0 { c.fps } else { self.source_fps },
+                bitrate_bps: c.bitrate_bps,
+            }),
+            h264: encoded.data,
+            keyframe: matches!(encoded.kind, FrameKind::Idr | FrameKind::I),
+        };
+        let bytes = Envelope {
+            body: Some(Body::Frame(wire.clone())),
+        }
+        .encoded_len() as u64
+            + 4;
+        let (scale, names) = (taken.scale, welcome.class_names.clone());
+        let (handle, registration) = AbortHandle::new_pair();
+        self.requests.insert(frame, handle);
+        let connection = session.connection.clone();
+        let request = Abortable::new(async move { connection.request(wire).await }, registration);
+        self.tasks.push(Box::pin(async move {
+            let outcome = match request.await {
+                Ok(Ok(result)) => Ok(remote_result(result, scale, &names)),
+                Ok(Err(NetError::Remote { code, message })) => {
+                    Err((format!("server: {message}"), code == Code::DecodeFailed))
+                }
+                Ok(Err(e)) => Err((format!("network: {e}"), false)),
+                Err(_aborted) => Err(("cancelled".into(), false)),
+            };
+            Done::Remote(frame, Instant::now(), outcome)
+        }));
+        self.pipeline.handle_sent(now, frame, bytes, times);
+        Ok(())
+    }
+
+    fn ping(&mut self, padding: usize) {
+        let Some(session) = self.session.clone() else {
+            return;
+        };
+        self.tasks.push(Box::pin(async move {
+            let rtt =
+                tokio::time::timeout(Duration::from_secs(2), session.connection.probe(padding))
+                    .await
+                    .ok()
+                    .and_then(Result::ok);
+            Done::Pong(padding, rtt)
+        }));
+    }
+
+    /// The record of a shown result.
+    fn record(&self, shown: Shown) -> FrameRecord {
+        let mut config = self.table.configs[shown.config].clone();
+        config.placement = shown.placement();
+        match shown.origin {
+            deepoffload_pipeline::Origin::Local { detector } => {
+                let info = &self.locals[detector].0;
+                config.model = info.model.clone();
+                config.input_size = info.input_width as u32;
+                config.bitrate_bps = 0;
+            }
+            _ => {
+                if let Some(s) = &self.session {
+                    let w = s.connection.welcome();
+                    config.model = w.model.clone();
+                    config.input_size = w.input_size;
+                }
+            }
+        }
+        if config.fps <= 0.0 {
+            config.fps = self.source_fps;
+        }
+        FrameRecord::new(shown, config, self.options.device.clone())
+    }
+}
+
+fn failed(message: String) -> LocalResult {
+    LocalResult {
+        detections: Err(message),
+        preprocess_ms: 0.0,
+        inference_ms: 0.0,
+        postprocess_ms: 0.0,
+    }
+}
+
+/// The server's answer in the pipeline's terms: boxes in source pixels, named.
+fn remote_result(
+    result: deepoffload_net::proto::Result,
+    (sx, sy): (f32, f32),
+    names: &[String],
+) -> RemoteResult {
+    let t = result.times.unwrap_or_default();
+    let us = |v: u32| v as f64 / 1e3;
+    let bytes_down = Envelope {
+        body: Some(Body::Result(result.clone())),
+    }
+    .encoded_len() as u64
+        + 4;
+    RemoteResult {
+        detections: result
+            .detections
+            .into_iter()
+            .map(|d| Detection {
+                class_id: d.class_id,
+                class_name: deepoffload_core::class_name(names, d.class_id),
+                score: d.score,
+                objectness: d.objectness,
+                bbox: BBox {
+                    x1: d.x1 * sx,
+                    y1: d.y1 * sy,
+                    x2: d.x2 * sx,
+                    y2: d.y2 * sy,
+                },
+            })
+            .collect(),
+        bytes_down,
+        decode_ms: us(t.decode_us),
+        queue_ms: us(t.queue_us),
+        inference_ms: us(t.inference_us),
+        total_ms: us(t.total_us),
+        batch_size: t.batch_size,
+    }
+}
