@@ -16,7 +16,8 @@
 //! configuration's radio power is computed here (continuous use). Compute energy is the
 //! device's active power × busy time plus idle power, from its declared class.
 
-use deepoffload_core::profile::EnergyModelInfo;
+use crate::devices::DeviceClass;
+use deepoffload_core::profile::{CellEnergy, EnergyModelInfo};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -55,6 +56,45 @@ pub fn model_info(backend: &str) -> EnergyModelInfo {
         description: "compute: device active power × busy fraction + idle power (device class); radio: P = αu·up + αd·down + β at the configuration's average rates, continuous use keeps LTE out of its tail".into(),
         radio: RADIOS.iter().map(|(r, c)| (r.to_string(), *c)).collect::<BTreeMap<_, _>>(),
         citation: CITATION.into(),
+    }
+}
+
+/// Power and energy per frame of a configuration run continuously on `device`, under both
+/// models above: compute busy `device_compute_ms` a frame at `achieved_fps`, radio at the
+/// configuration's average rates (none when it sends nothing).
+pub(crate) fn cell_energy(
+    device: &DeviceClass,
+    backend: &str,
+    device_compute_ms: f64,
+    achieved_fps: f64,
+    up_bps: f64,
+    down_bps: f64,
+) -> CellEnergy {
+    let busy = (device_compute_ms * achieved_fps / 1e3).min(1.0);
+    let compute_w = device.idle_w + (device.active_w - device.idle_w).max(0.0) * busy;
+    let mut radio_w = BTreeMap::new();
+    let mut joules_per_frame = BTreeMap::new();
+    for (radio, _) in RADIOS {
+        let w = if up_bps > 0.0 {
+            radio_power_w(radio, up_bps / 1e6, down_bps / 1e6).expect("known radio")
+        } else {
+            0.0
+        };
+        radio_w.insert(radio.to_string(), w);
+        joules_per_frame.insert(
+            radio.to_string(),
+            if achieved_fps > 0.0 {
+                (compute_w + w) / achieved_fps
+            } else {
+                0.0
+            },
+        );
+    }
+    CellEnergy {
+        backend: backend.to_string(),
+        compute_w,
+        radio_w,
+        joules_per_frame,
     }
 }
 

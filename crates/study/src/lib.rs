@@ -91,6 +91,7 @@ pub struct Study {
     pub grid: Grid,
     /// How the grid was named on the command line (`small`, a file), when not the default.
     pub grid_name: Option<String>,
+    /// Videos to profile and run; empty means the default ones (see [`Study::videos`]).
     pub videos: Vec<PathBuf>,
     /// Seconds per live run (frame rate against round trip, latency breakdown).
     pub live_seconds: f64,
@@ -100,16 +101,13 @@ pub struct Study {
 }
 
 impl Study {
-    /// The study's setup: the study's phone, the default grid, the shared videos and traces.
+    /// The study's setup: the study's phone, the default grid, the default videos and the
+    /// shared traces.
     pub fn new(store: Store, out: PathBuf, device: DeviceClass) -> Result<Self> {
-        let shared = store.config().shared.clone();
-        let videos = match &shared {
-            Some(dir) if dir.join("videos/vtest.mp4").exists() => {
-                vec![dir.join("videos/vtest.mp4"), dir.join("videos/bikes.mp4")]
-            }
-            _ => Vec::new(),
-        };
-        let traces = shared
+        let traces = store
+            .config()
+            .shared
+            .clone()
             .map(|s| s.join("traces/mahimahi"))
             .filter(|d| d.is_dir());
         Ok(Self {
@@ -119,7 +117,7 @@ impl Study {
             profile_path: None,
             grid: Grid::default_grid(),
             grid_name: None,
-            videos,
+            videos: Vec::new(),
             live_seconds: 8.0,
             traces,
             profile: None,
@@ -148,17 +146,21 @@ impl Study {
         Ok(dir)
     }
 
-    /// The videos, or an error naming the fix.
-    pub fn videos(&self) -> Result<&[PathBuf]> {
+    /// The videos given, else the defaults (vtest, bikes) from the store — the shared copies,
+    /// the cached ones or a verified fetch — or an error naming the package and the fix.
+    pub fn videos(&self) -> Result<Vec<PathBuf>> {
         if self.videos.is_empty() {
-            bail!("no videos: the defaults live in ../shared/videos (set DEEPOFFLOAD_SHARED) or pass --videos FILE...");
+            return Ok(deepoffload_video::default_videos(
+                &self.store,
+                "--videos FILE...",
+            )?);
         }
         for v in &self.videos {
             if !v.exists() {
                 bail!("{}: no such video", v.display());
             }
         }
-        Ok(&self.videos)
+        Ok(self.videos.clone())
     }
 
     /// Where a profile measured by the study is kept (reused by every experiment).
@@ -205,7 +207,7 @@ impl Study {
             path.display()
         );
         let request = ProfileRequest {
-            videos: self.videos()?.to_vec(),
+            videos: self.videos()?,
             grid: self.grid.clone(),
             device: self.device.clone(),
             reference: ModelAt {

@@ -68,7 +68,7 @@ pub fn run(study: &mut Study, dir: &Path) -> Result<Outcome> {
         );
         for (placement, radio, policy) in series {
             let requirements = Requirements {
-                radio: radio.into(),
+                radio: radio.parse().map_err(anyhow::Error::msg)?,
                 ..Requirements::default()
             };
             let replay = Replay::new(&optimiser, &requirements, &settings, trace.clone())

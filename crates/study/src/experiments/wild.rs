@@ -157,7 +157,7 @@ pub fn run(study: &mut Study, dir: &Path) -> Result<Outcome> {
     let mut reports: Vec<Vec<PolicyReport>> = Vec::new();
     for net in &nets {
         let requirements = Requirements {
-            radio: net.radio.into(),
+            radio: net.radio.parse().map_err(anyhow::Error::msg)?,
             ..Requirements::default()
         };
         let trace = Arc::new(net.trace.clone());
