@@ -687,10 +687,32 @@ impl<P: Policy> Pipeline<P> {
         // A late result that cannot come any more measures nothing.
         self.late.retain(|l| l.frame != frame);
         let Some(f) = self.find(frame) else { return };
-        let (Stage::Awaiting { .. }, Some((sent_s, _))) = (&f.stage, f.sent) else {
-            return;
-        };
-        self.give_up(now_s, frame, sent_s, reason, false);
+        let config = f.config;
+        match (&f.stage, f.sent) {
+            (Stage::Awaiting { .. }, Some((sent_s, _))) => {
+                self.give_up(now_s, frame, sent_s, reason, false)
+            }
+            // It never left (the session went between the choice and the send): it runs
+            // locally at once, and says nothing of the network.
+            (Stage::Encoding, None) => {
+                let stage = match self.table[config].fallback {
+                    Some(detector) => {
+                        self.actions.push_back(Action::RunLocal { frame, detector });
+                        Stage::Local {
+                            detector,
+                            reason: Some(reason),
+                            spent_s: 0.0,
+                        }
+                    }
+                    None => Stage::Ready(Ready::Nothing { reason }),
+                };
+                if let Some(f) = self.find(frame) {
+                    f.stage = stage;
+                }
+                self.flush(now_s);
+            }
+            _ => {}
+        }
     }
 
     /// The answer to a [`Action::Ping`] sent with `padding` bytes: its round trip.

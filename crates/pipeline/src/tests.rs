@@ -462,6 +462,47 @@ fn without_a_session_a_remote_frame_runs_on_the_quickest_detector() {
 }
 
 #[test]
+fn a_frame_whose_session_went_before_it_was_sent_falls_back_at_once() {
+    // The policy chose remote while the session was up; the session went before the driver
+    // could send the frame. (Ignoring the error here left the frame waiting for ever.)
+    let mut p = pipeline(Settings::default(), None, REMOTE);
+    p.handle_frame(0.0, cam(0, 30.0));
+    assert!(matches!(
+        actions(&mut p)[..],
+        [Action::Analyse { detector: None, .. }]
+    ));
+    p.handle_session(0.001, None);
+    p.handle_remote_error(0.002, 0, "no session with the edge server".into(), false);
+    assert_eq!(
+        actions(&mut p),
+        vec![Action::RunLocal {
+            frame: 0,
+            detector: QUICK
+        }]
+    );
+    assert_eq!(
+        p.poll_timeout(),
+        None,
+        "nothing was sent: nothing to wait for"
+    );
+    p.handle_local_result(0.1, 0, 0.0, local_result(100.0, 1.0));
+    let a = actions(&mut p);
+    assert_eq!(
+        shown(&a)[0].fallback.as_deref(),
+        Some("no session with the edge server")
+    );
+    assert!(a.contains(&Action::Release { frame: 0 }));
+    assert!(
+        p.policy()
+            .samples
+            .iter()
+            .all(|s| matches!(s, Sample::Shown { .. })),
+        "a frame that never left measures nothing of the network: {:?}",
+        p.policy().samples
+    );
+}
+
+#[test]
 fn a_refused_frame_falls_back_and_a_decode_failure_asks_for_a_key_frame() {
     let mut p = pipeline(Settings::default(), None, REMOTE);
     p.handle_frame(0.0, cam(0, 30.0));
