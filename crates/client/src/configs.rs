@@ -1,7 +1,7 @@
 //! The configurations a run can use, as the pipeline's table: one for a fixed placement, one
 //! per profiled candidate under `--placement auto` — and the policy that chooses among them.
 
-use deepoffload_core::{scaled_side, Config, Placement};
+use deepoffload_core::{Config, Placement};
 use deepoffload_decide::{Candidate, Controller};
 use deepoffload_detect::DetectorInfo;
 use deepoffload_pipeline::{Adaptive, Choice, Fixed, Policy, Sample, SessionInfo};
@@ -52,7 +52,7 @@ impl Table {
     }
 
     /// Every candidate of the controller's profile, sized for this source by the profiler's
-    /// own rule ([`scaled_side`]) — so a size the profile never measured is never used.
+    /// own rule (`CandidateKey::config`) — so a size the profile never measured is never used.
     pub fn candidates(
         controller: &Controller,
         locals: &[DetectorInfo],
@@ -72,13 +72,8 @@ impl Table {
                     k.fps
                 };
                 let config = Config {
-                    placement: k.placement,
-                    model: k.model.clone(),
-                    input_size: k.input_size,
-                    width: scaled_side(w, k.scale),
-                    height: scaled_side(h, k.scale),
                     fps,
-                    bitrate_bps: k.bitrate_bps,
+                    ..k.config(w, h)
                 };
                 let choice = Choice {
                     placement: k.placement,
@@ -184,6 +179,7 @@ mod tests {
     use deepoffload_core::profile::{
         Cell, CellEnergy, CellLatency, DeviceInfo, EnergyModelInfo, ModelKey, Profile, VideoProfile,
     };
+    use deepoffload_core::scaled_side;
     use deepoffload_decide::{Candidates, ControllerSettings, Mode, Optimiser, Requirements};
 
     /// A profile of one video whose sides do not scale to even numbers (270 × 0.25 = 67.5):

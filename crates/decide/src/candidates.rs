@@ -3,7 +3,7 @@
 
 use crate::DecideError;
 use deepoffload_core::profile::{Cell, Profile};
-use deepoffload_core::Placement;
+use deepoffload_core::{scaled_side, Config, Placement};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -22,6 +22,38 @@ pub struct CandidateKey {
     pub fps: f64,
     /// 0 when local.
     pub bitrate_bps: u64,
+}
+
+impl CandidateKey {
+    /// The key of `config` measured at `scale` of its source's sides. (A constructor rather
+    /// than `From<&Config>`: a configuration holds its frame size, not the scale it came from.)
+    pub fn new(config: &Config, scale: f64) -> Self {
+        CandidateKey {
+            placement: config.placement,
+            model: config.model.clone(),
+            input_size: config.input_size,
+            scale,
+            fps: config.fps,
+            bitrate_bps: match config.placement {
+                Placement::Remote => config.bitrate_bps,
+                Placement::Local => 0,
+            },
+        }
+    }
+
+    /// The configuration this key stands for on a `width` × `height` source: the frame size by
+    /// the profiler's own rule ([`scaled_side`]), so it is one the profile measured.
+    pub fn config(&self, width: u32, height: u32) -> Config {
+        Config {
+            placement: self.placement,
+            model: self.model.clone(),
+            input_size: self.input_size,
+            width: scaled_side(width, self.scale),
+            height: scaled_side(height, self.scale),
+            fps: self.fps,
+            bitrate_bps: self.bitrate_bps,
+        }
+    }
 }
 
 impl std::fmt::Display for CandidateKey {
@@ -133,18 +165,7 @@ impl Candidates {
             let scale = cell.scale.unwrap_or_else(|| {
                 (c.width as f64 / video.width.max(1) as f64 * 100.0).round() / 100.0
             });
-            let key = CandidateKey {
-                placement: c.placement,
-                model: c.model.clone(),
-                input_size: c.input_size,
-                scale,
-                fps: c.fps,
-                bitrate_bps: if c.placement == Placement::Remote {
-                    c.bitrate_bps
-                } else {
-                    0
-                },
-            };
+            let key = CandidateKey::new(c, scale);
             match groups.iter_mut().find(|(k, _)| *k == key) {
                 Some((_, cells)) => cells.push(cell),
                 None => groups.push((key, vec![cell])),
@@ -232,4 +253,31 @@ fn power_from_cells(profile: &Profile) -> Option<(f64, f64)> {
     let slope = (hi.1 - lo.1) / (hi.0 - lo.0);
     let idle = lo.1 - slope * lo.0;
     Some((idle + slope, idle))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_and_its_configuration_come_back_to_each_other() {
+        let measured = Config {
+            placement: Placement::Remote,
+            model: "yolov4-tiny".into(),
+            input_size: 416,
+            width: scaled_side(270, 0.25),
+            height: scaled_side(202, 0.25),
+            fps: 5.0,
+            bitrate_bps: 500_000,
+        };
+        let key = CandidateKey::new(&measured, 0.25);
+        assert_eq!(key.config(270, 202), measured);
+        // 270 × ¼ = 67.5: the profiler's rule gives 66 (even, rounded down), never 68.
+        assert_eq!(measured.width, 66);
+        let local = Config {
+            placement: Placement::Local,
+            ..measured
+        };
+        assert_eq!(CandidateKey::new(&local, 0.25).bitrate_bps, 0);
+    }
 }
