@@ -8,9 +8,10 @@ use crate::configs::{RunPolicy, Table};
 use crate::record::FrameRecord;
 use crate::remote::{Remote, Session};
 use crate::{ClientError, RunOptions};
-use deepoffload_core::{BBox, Detection, RgbBuffer};
+use deepoffload_core::{BBox, Config, Detection, Placement, RgbBuffer};
 use deepoffload_detect::{Detector, DetectorInfo};
-use deepoffload_net::proto::{envelope::Body, error::Code, Config as WireConfig, Envelope, Frame};
+use deepoffload_net::proto::{envelope::Body, error::Code, Config as WireConfig, Frame};
+use deepoffload_net::wire::{envelope, wire_len};
 use deepoffload_net::NetError;
 use deepoffload_pipeline::{
     Action, Captured, DeviceTimes, FrameId, LocalResult, Pipeline, RemoteResult, SessionInfo, Shown,
@@ -18,7 +19,6 @@ use deepoffload_pipeline::{
 use deepoffload_video::{EncoderSettings, FrameKind, H264Encoder, Resizer};
 use futures::future::{AbortHandle, Abortable, BoxFuture};
 use futures::stream::{FuturesUnordered, StreamExt};
-use prost::Message;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -82,8 +82,6 @@ pub(crate) struct Driver<'a> {
     frames_taken: u64,
     /// The camera frame just taken, until its `Analyse` action scales it.
     captured: Option<crate::capture::Captured>,
-    /// Frames sent in this session (the wire's sequence numbers start at 1 per session).
-    seq: u64,
 }
 
 impl<'a> Driver<'a> {
@@ -113,7 +111,6 @@ impl<'a> Driver<'a> {
             first_capture: None,
             frames_taken: 0,
             captured: None,
-            seq: 0,
         }
     }
 
@@ -200,7 +197,6 @@ impl<'a> Driver<'a> {
             }
         });
         self.session = current;
-        self.seq = 0;
         let now = self.now();
         self.pipeline.handle_session(now, info);
     }
@@ -379,28 +375,24 @@ impl<'a> Driver<'a> {
             return Ok(());
         }
         let welcome = session.connection.welcome();
-        self.seq += 1;
+        // What the server runs it with: its own model, at the configuration's knobs.
+        let sent = Config {
+            placement: Placement::Remote,
+            model: welcome.model.clone(),
+            input_size: welcome.input_size,
+            fps: if c.fps > 0.0 { c.fps } else { self.source_fps },
+            ..c.clone()
+        };
         let wire = Frame {
-            seq: self.seq,
+            // The session numbers its frames.
+            seq: 0,
             frame_index: taken.index,
             capture_time_us: (now * 1e6) as u64,
-            config: Some(WireConfig {
-                placement: "remote".into(),
-                model: welcome.model.clone(),
-                input_size: welcome.input_size,
-                width: c.width,
-                height: c.height,
-                fps: if c.fps > 0.0 { c.fps } else { self.source_fps },
-                bitrate_bps: c.bitrate_bps,
-            }),
+            config: Some(WireConfig::from(&sent)),
             h264: encoded.data,
             keyframe: matches!(encoded.kind, FrameKind::Idr | FrameKind::I),
         };
-        let bytes = Envelope {
-            body: Some(Body::Frame(wire.clone())),
-        }
-        .encoded_len() as u64
-            + 4;
+        let bytes = wire_len(&envelope(Body::Frame(wire.clone()))) as u64;
         let (scale, names) = (taken.scale, welcome.class_names.clone());
         let (handle, registration) = AbortHandle::new_pair();
         self.requests.insert(frame, handle);
@@ -478,11 +470,7 @@ fn remote_result(
 ) -> RemoteResult {
     let t = result.times.unwrap_or_default();
     let us = |v: u32| v as f64 / 1e3;
-    let bytes_down = Envelope {
-        body: Some(Body::Result(result.clone())),
-    }
-    .encoded_len() as u64
-        + 4;
+    let bytes_down = wire_len(&envelope(Body::Result(result.clone()))) as u64;
     RemoteResult {
         detections: result
             .detections

@@ -12,11 +12,12 @@ pub use queue::{InferenceQueue, Job, Outcome};
 
 use deepoffload_core::RgbImageRef;
 use deepoffload_detect::Detector;
-use deepoffload_net::proto::{error::Code, Error as WireError, Hello, Welcome};
+use deepoffload_net::proto::{error::Code, Hello, Welcome};
 use deepoffload_net::server::{Admission, Listener};
 use deepoffload_net::tls::Identity;
 use deepoffload_net::wire::{MAX_FRAME_BYTES, PROTOCOL_VERSION};
 use deepoffload_net::NetError;
+use deepoffload_proto::handshake;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -149,32 +150,12 @@ impl RunningServer {
     }
 }
 
-fn refuse(code: Code, message: String) -> WireError {
-    WireError {
-        code: code as i32,
-        seq: 0,
-        message,
-    }
-}
-
 impl Shared {
+    /// The protocol's rules (version, token), then this server's own: its session limit.
     fn admit(&self, hello: &Hello) -> Admission {
-        if hello.protocol_version != PROTOCOL_VERSION {
-            return Err(refuse(
-                Code::Version,
-                format!(
-                    "protocol version {} is not supported; this server speaks {PROTOCOL_VERSION}",
-                    hello.protocol_version
-                ),
-            ));
-        }
-        if let Some(token) = &self.token {
-            if &hello.token != token {
-                return Err(refuse(Code::Unauthorized, "wrong token".into()));
-            }
-        }
+        handshake::admission(hello, self.token.as_deref())?;
         if self.metrics.sessions.get() as usize >= self.max_sessions {
-            return Err(refuse(
+            return Err(handshake::refusal(
                 Code::Dropped,
                 format!(
                     "the server is full ({} sessions); try later",

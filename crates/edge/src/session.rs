@@ -4,34 +4,22 @@
 use crate::queue::{Job, Outcome};
 use crate::Shared;
 use deepoffload_net::proto::{
-    envelope::Body, error::Code, Detection as WireDetection, Error as WireError, Frame, Goodbye,
-    Result as WireResult, ServerTimes,
+    envelope::Body, error::Code, Detection as WireDetection, Frame, Goodbye, Result as WireResult,
+    ServerTimes,
 };
 use deepoffload_net::server::{Event, Reply, Session};
 use deepoffload_net::wire::envelope;
 use deepoffload_video::H264Decoder;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinSet;
 
-/// How long a gap in the frame sequence (QUIC streams overtaking one another, or a frame the
-/// client abandoned) is waited for before it is skipped.
-const GAP_TIMEOUT: Duration = Duration::from_millis(100);
-/// Most frames held for reordering before the session is considered broken.
-const MAX_REORDER: usize = 64;
 /// How long in-flight frames may take to finish when the session ends.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 fn error(code: Code, seq: u64, message: impl Into<String>) -> deepoffload_net::proto::Envelope {
-    let mut message = message.into();
-    message.truncate(deepoffload_net::wire::MAX_MESSAGE_TEXT_BYTES);
-    envelope(Body::Error(WireError {
-        code: code as i32,
-        seq,
-        message,
-    }))
+    deepoffload_proto::error_message(code, seq, message)
 }
 
 fn micros(d: Duration) -> u32 {
@@ -44,7 +32,8 @@ struct Pending {
     received: Instant,
 }
 
-/// Runs a session to its end.
+/// Runs a session to its end. Frames come from the session already in sequence order (the
+/// protocol's reorder buffer); this decodes them in that order with the session's own decoder.
 pub async fn run(
     mut session: Session,
     id: u64,
@@ -60,62 +49,34 @@ pub async fn run(
         }
     };
     let mut replies = JoinSet::new();
-    let mut reorder: BTreeMap<u64, Pending> = BTreeMap::new();
-    let mut next_seq: u64 = 1;
-    let mut gap_since: Option<Instant> = None;
     let mut shutting_down = false;
     let end_reason = loop {
-        let gap_wait = gap_since
-            .map(|t| GAP_TIMEOUT.saturating_sub(t.elapsed()))
-            .unwrap_or(Duration::from_secs(3600));
         tokio::select! {
             event = session.next() => match event {
                 None => break "client disconnected".to_string(),
                 Some(Err(e)) => {
+                    // The session has told the client (BAD_REQUEST) where it could.
                     shared.metrics.frame("bad_request");
-                    session.send_session(error(Code::BadRequest, 0, e.to_string())).await;
                     break format!("protocol error: {e}");
                 }
                 Some(Ok(Event::Goodbye)) => break "client said goodbye".to_string(),
                 Some(Ok(Event::Cancel(seq))) => {
                     shared.queue.cancel(id, seq);
                 }
+                Some(Ok(Event::Refused { reply, error })) => {
+                    shared.metrics.frame("bad_request");
+                    let _ = reply.send(error).await;
+                }
                 Some(Ok(Event::Frame { frame, reply })) => {
-                    if frame.seq < next_seq || reorder.contains_key(&frame.seq) {
-                        shared.metrics.frame("bad_request");
-                        let _ = reply.send(error(Code::BadRequest, frame.seq, format!("sequence number {} is repeated or too old (next expected {next_seq})", frame.seq))).await;
-                        continue;
-                    }
-                    reorder.insert(frame.seq, Pending { frame, reply, received: Instant::now() });
-                    if reorder.len() > MAX_REORDER {
-                        session.send_session(error(Code::BadRequest, 0, format!("more than {MAX_REORDER} frames out of order"))).await;
-                        break "too many frames out of order".to_string();
-                    }
+                    let pending = Pending { frame, reply, received: Instant::now() };
+                    decoder = handle_frame(pending, id, decoder, &shared, &mut replies).await;
                 }
             },
-            _ = tokio::time::sleep(gap_wait), if gap_since.is_some() => {
-                // The missing frame is not coming: continue from the next one we have. The
-                // decoder will ask for a key frame if it needs one.
-                if let Some(&first) = reorder.keys().next() {
-                    tracing::debug!(session = id, "skipping frames {next_seq}..{first}");
-                    next_seq = first;
-                }
-            }
             _ = shutdown.changed() => {
                 shutting_down = true;
                 break "server shutting down".to_string();
             }
         }
-        // Process every frame that is next in sequence.
-        while let Some(pending) = reorder.remove(&next_seq) {
-            next_seq += 1;
-            decoder = handle_frame(pending, id, decoder, &shared, &mut replies).await;
-        }
-        gap_since = if reorder.is_empty() {
-            None
-        } else {
-            gap_since.or(Some(Instant::now()))
-        };
         // Reap finished reply tasks so the set stays small.
         while replies.try_join_next().is_some() {}
     };
@@ -148,13 +109,6 @@ async fn handle_frame(
         received,
     } = pending;
     let seq = frame.seq;
-    if frame.h264.is_empty() {
-        shared.metrics.frame("bad_request");
-        let _ = reply
-            .send(error(Code::BadRequest, seq, "frame carries no H.264 data"))
-            .await;
-        return decoder;
-    }
     let Some(mut decoder) = decoder else {
         shared.metrics.frame("failed");
         let _ = reply

@@ -1,17 +1,17 @@
-//! The device side of a session: connect, say hello, send frames, get results — over TCP (one
-//! length-delimited stream, results matched by sequence number) or QUIC (a stream per frame).
+//! The device side of a session over TCP (one length-delimited stream) or QUIC (a stream per
+//! frame, pings on the control stream). The session's rules — sequence numbers, matching
+//! answers, cancellation, pings, its end — are `deepoffload_proto::ClientSession`; this module
+//! moves its envelopes and wakes the futures waiting for them.
 
-use crate::proto::{
-    envelope::Body, error::Code, Cancel, Envelope, Frame, Hello, Ping, Result as FrameResult,
-    Welcome,
-};
-use crate::wire::{envelope, EnvelopeCodec, PROTOCOL_VERSION};
+use crate::proto::{Envelope, Frame, Result as FrameResult, Welcome};
+use crate::wire::EnvelopeCodec;
 use crate::NetError;
+use deepoffload_proto::{ClientEvent, ClientSession, ProtoError};
 use futures::{SinkExt, StreamExt};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
@@ -75,54 +75,126 @@ impl std::fmt::Debug for Connection {
 pub struct Connection {
     inner: Inner,
     welcome: Welcome,
-    closed: Arc<AtomicBool>,
+    shared: Arc<Shared>,
 }
 
 enum Inner {
-    Tcp(TcpSession),
-    Quic(QuicSession),
+    Tcp {
+        outgoing: mpsc::Sender<Envelope>,
+    },
+    Quic {
+        connection: quinn::Connection,
+        control: tokio::sync::Mutex<(quinn::SendStream, quinn::RecvStream)>,
+        _endpoint: quinn::Endpoint,
+    },
 }
 
-type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<FrameResult, NetError>>>>>;
-
-struct TcpSession {
-    outgoing: mpsc::Sender<Envelope>,
-    pending: Pending,
-    pongs: Arc<Mutex<HashMap<u64, oneshot::Sender<()>>>>,
+/// The session's state machine and the futures waiting on what it says.
+struct Shared {
+    origin: Instant,
+    state: Mutex<State>,
+    closed: AtomicBool,
 }
 
-struct QuicSession {
-    connection: quinn::Connection,
-    control: tokio::sync::Mutex<(quinn::SendStream, quinn::RecvStream)>,
-    _endpoint: quinn::Endpoint,
+struct State {
+    session: ClientSession,
+    answers: HashMap<u64, oneshot::Sender<deepoffload_proto::Answer>>,
+    pongs: HashMap<u64, oneshot::Sender<f64>>,
 }
 
-static NONCE: AtomicU64 = AtomicU64::new(1);
+impl Shared {
+    fn new(origin: Instant, session: ClientSession) -> Arc<Self> {
+        Arc::new(Self {
+            origin,
+            state: Mutex::new(State {
+                session,
+                answers: HashMap::new(),
+                pongs: HashMap::new(),
+            }),
+            closed: AtomicBool::new(false),
+        })
+    }
 
-fn remote_error(e: crate::proto::Error) -> NetError {
-    NetError::Remote {
-        code: Code::try_from(e.code).unwrap_or(Code::Unspecified),
-        message: e.message,
+    fn now(&self) -> f64 {
+        self.origin.elapsed().as_secs_f64()
+    }
+
+    /// Runs `f` on the session, then hands every event it produced to its waiter.
+    fn with<T>(&self, f: impl FnOnce(&mut ClientSession) -> T) -> T {
+        let mut state = self.state.lock().expect("session state");
+        let out = f(&mut state.session);
+        while let Some(event) = state.session.poll_event() {
+            match event {
+                ClientEvent::Answer { seq, answer, .. } => {
+                    if let Some(tx) = state.answers.remove(&seq) {
+                        let _ = tx.send(answer);
+                    }
+                }
+                ClientEvent::Pong {
+                    nonce,
+                    round_trip_s,
+                } => {
+                    if let Some(tx) = state.pongs.remove(&nonce) {
+                        let _ = tx.send(round_trip_s);
+                    }
+                }
+                ClientEvent::Closed(reason) => {
+                    tracing::debug!("session ended: {reason}");
+                    self.closed.store(true, Ordering::SeqCst);
+                    // Waiting pings learn it from their dropped sender.
+                    state.pongs.clear();
+                }
+                ClientEvent::Welcomed(_) => {}
+            }
+        }
+        out
+    }
+
+    /// Registers a waiter for the answer to the frame `send` takes in flight.
+    fn send_frame(
+        &self,
+        frame: Frame,
+    ) -> Result<(u64, Envelope, oneshot::Receiver<deepoffload_proto::Answer>), ProtoError> {
+        let now = self.now();
+        let (tx, rx) = oneshot::channel();
+        let mut state = self.state.lock().expect("session state");
+        let (seq, envelope) = state.session.send_frame(now, frame)?;
+        state.answers.insert(seq, tx);
+        Ok((seq, envelope, rx))
+    }
+
+    fn ping(&self, padding: usize) -> Result<(u64, Envelope, oneshot::Receiver<f64>), ProtoError> {
+        let now = self.now();
+        let (tx, rx) = oneshot::channel();
+        let mut state = self.state.lock().expect("session state");
+        let (nonce, envelope) = state.session.ping(now, padding)?;
+        state.pongs.insert(nonce, tx);
+        Ok((nonce, envelope, rx))
     }
 }
 
-fn hello(options: &ConnectOptions) -> Envelope {
-    envelope(Body::Hello(Hello {
-        protocol_version: PROTOCOL_VERSION,
-        token: options.token.clone(),
-        client_name: options.client_name.clone(),
-        device_class: options.device_class.clone(),
-    }))
+fn ended(e: &NetError) -> ProtoError {
+    match e {
+        NetError::Protocol(m) => ProtoError::Protocol(m.clone()),
+        _ => ProtoError::Closed,
+    }
 }
 
-fn expect_welcome(reply: Option<Result<Envelope, NetError>>) -> Result<Welcome, NetError> {
-    match reply.ok_or(NetError::Closed)??.body {
-        Some(Body::Welcome(w)) => Ok(w),
-        Some(Body::Error(e)) => Err(remote_error(e)),
-        other => Err(NetError::Protocol(format!(
-            "expected a welcome, got {other:?}"
-        ))),
-    }
+/// Reads the welcome off a transport's first answer and checks the session opened.
+fn opened(shared: &Shared, reply: Result<Option<Envelope>, NetError>) -> Result<Welcome, NetError> {
+    let now = shared.now();
+    shared.with(|s| {
+        match reply {
+            Ok(Some(envelope)) => s.handle(now, envelope),
+            Ok(None) => s.handle_end(ProtoError::Closed),
+            Err(e) => return Err(e),
+        }
+        match (s.welcome(), s.closed()) {
+            (Some(w), _) => Ok(w.clone()),
+            (None, Some(e)) => Err(e.clone().into()),
+            (None, None) => Err(NetError::Protocol("no welcome".into())),
+        }
+    })
 }
 
 impl Connection {
@@ -144,6 +216,12 @@ impl Connection {
             })?
     }
 
+    fn new_session(options: &ConnectOptions) -> (Arc<Shared>, Envelope) {
+        let (session, hello) =
+            ClientSession::new(&options.token, &options.client_name, &options.device_class);
+        (Shared::new(Instant::now(), session), hello)
+    }
+
     async fn connect_tcp(options: &ConnectOptions) -> Result<Self, NetError> {
         let stream =
             TcpStream::connect(options.addr)
@@ -154,13 +232,11 @@ impl Connection {
                 })?;
         stream.set_nodelay(true).map_err(NetError::Io)?;
         let mut framed = Framed::new(stream, EnvelopeCodec::default());
-        framed.send(hello(options)).await?;
-        let welcome = expect_welcome(framed.next().await)?;
+        let (shared, hello) = Self::new_session(options);
+        framed.send(hello).await?;
+        let welcome = opened(&shared, framed.next().await.transpose())?;
         let (mut sink, mut stream) = framed.split();
         let (outgoing, mut rx) = mpsc::channel::<Envelope>(64);
-        let closed = Arc::new(AtomicBool::new(false));
-        let pending: Pending = Arc::default();
-        let pongs: Arc<Mutex<HashMap<u64, oneshot::Sender<()>>>> = Arc::default();
         tokio::spawn(async move {
             while let Some(msg) = rx.recv().await {
                 if sink.send(msg).await.is_err() {
@@ -172,61 +248,28 @@ impl Connection {
             // half keeps the socket — and the server's session — open forever.
             let _ = sink.close().await;
         });
-        let (p, q, c) = (pending.clone(), pongs.clone(), closed.clone());
+        let reader = shared.clone();
         tokio::spawn(async move {
-            let reason = loop {
-                match stream.next().await {
-                    Some(Ok(Envelope {
-                        body: Some(Body::Result(r)),
-                    })) => {
-                        if let Some(tx) = p.lock().expect("pending").remove(&r.seq) {
-                            let _ = tx.send(Ok(r));
-                        }
+            loop {
+                let next = stream.next().await;
+                let now = reader.now();
+                let done = reader.with(|s| {
+                    match next {
+                        Some(Ok(envelope)) => s.handle(now, envelope),
+                        Some(Err(e)) => s.handle_end(ended(&e)),
+                        None => s.handle_end(ProtoError::Closed),
                     }
-                    Some(Ok(Envelope {
-                        body: Some(Body::Error(e)),
-                    })) if e.seq != 0 => {
-                        if let Some(tx) = p.lock().expect("pending").remove(&e.seq) {
-                            let _ = tx.send(Err(remote_error(e)));
-                        }
-                    }
-                    Some(Ok(Envelope {
-                        body: Some(Body::Error(e)),
-                    })) => break remote_error(e),
-                    Some(Ok(Envelope {
-                        body: Some(Body::Pong(pong)),
-                    })) => {
-                        if let Some(tx) = q.lock().expect("pongs").remove(&pong.nonce) {
-                            let _ = tx.send(());
-                        }
-                    }
-                    Some(Ok(Envelope {
-                        body: Some(Body::Goodbye(g)),
-                    })) => {
-                        break NetError::Remote {
-                            code: Code::ShuttingDown,
-                            message: g.reason,
-                        }
-                    }
-                    Some(Ok(other)) => tracing::debug!("ignoring unexpected message {other:?}"),
-                    Some(Err(e)) => break e,
-                    None => break NetError::Closed,
+                    s.closed().is_some()
+                });
+                if done {
+                    break;
                 }
-            };
-            c.store(true, Ordering::SeqCst);
-            tracing::debug!("session ended: {reason}");
-            for (_, tx) in p.lock().expect("pending").drain() {
-                let _ = tx.send(Err(NetError::Closed));
             }
         });
         Ok(Self {
-            inner: Inner::Tcp(TcpSession {
-                outgoing,
-                pending,
-                pongs,
-            }),
+            inner: Inner::Tcp { outgoing },
             welcome,
-            closed,
+            shared,
         })
     }
 
@@ -252,23 +295,23 @@ impl Connection {
             .open_bi()
             .await
             .map_err(|e| NetError::Io(std::io::Error::other(e)))?;
-        crate::stream::write_envelope(&mut send, &hello(options)).await?;
-        let welcome = expect_welcome(crate::stream::read_envelope(&mut recv).await.transpose())?;
-        let closed = Arc::new(AtomicBool::new(false));
-        let (conn, c) = (connection.clone(), closed.clone());
+        let (shared, hello) = Self::new_session(options);
+        crate::stream::write_envelope(&mut send, &hello).await?;
+        let welcome = opened(&shared, crate::stream::read_envelope(&mut recv).await)?;
+        let (conn, watcher) = (connection.clone(), shared.clone());
         tokio::spawn(async move {
             let reason = conn.closed().await;
-            c.store(true, Ordering::SeqCst);
             tracing::debug!("QUIC session ended: {reason}");
+            watcher.with(|s| s.handle_end(ProtoError::Closed));
         });
         Ok(Self {
-            inner: Inner::Quic(QuicSession {
+            inner: Inner::Quic {
                 connection,
                 control: tokio::sync::Mutex::new((send, recv)),
                 _endpoint: endpoint,
-            }),
+            },
             welcome,
-            closed,
+            shared,
         })
     }
 
@@ -278,55 +321,47 @@ impl Connection {
 
     /// Whether the session has ended (peer gone, goodbye, protocol error).
     pub fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::SeqCst)
+        self.shared.closed.load(Ordering::SeqCst)
     }
 
-    /// Sends a frame and waits for its result. Dropping the future cancels the frame: over TCP a
-    /// `Cancel` is sent, over QUIC the frame's stream is reset.
+    /// Sends a frame (the session numbers it) and waits for its result. Dropping the future
+    /// cancels the frame: over TCP a `Cancel` is sent, over QUIC the frame's stream is reset.
     pub async fn request(&self, frame: Frame) -> Result<FrameResult, NetError> {
         if self.is_closed() {
             return Err(NetError::Closed);
         }
+        let (seq, envelope, answer) = self.shared.send_frame(frame)?;
+        let guard = CancelOnDrop {
+            seq,
+            shared: self.shared.clone(),
+            outgoing: match &self.inner {
+                Inner::Tcp { outgoing } => Some(outgoing.clone()),
+                Inner::Quic { .. } => None,
+            },
+            armed: true,
+        };
         match &self.inner {
-            Inner::Tcp(s) => {
-                let seq = frame.seq;
-                let (tx, rx) = oneshot::channel();
-                s.pending.lock().expect("pending").insert(seq, tx);
-                let guard = CancelOnDrop {
-                    seq,
-                    outgoing: s.outgoing.clone(),
-                    pending: s.pending.clone(),
-                    armed: true,
-                };
-                s.outgoing
-                    .send(envelope(Body::Frame(frame)))
+            Inner::Tcp { outgoing } => {
+                outgoing
+                    .send(envelope)
                     .await
                     .map_err(|_| NetError::Closed)?;
-                let result = rx.await.map_err(|_| NetError::Closed)?;
-                guard.disarm();
-                result
             }
-            Inner::Quic(s) => {
-                let (mut send, mut recv) = s
-                    .connection
+            Inner::Quic { connection, .. } => {
+                let (mut send, mut recv) = connection
                     .open_bi()
                     .await
                     .map_err(|e| NetError::Io(std::io::Error::other(e)))?;
-                crate::stream::write_envelope(&mut send, &envelope(Body::Frame(frame))).await?;
+                crate::stream::write_envelope(&mut send, &envelope).await?;
                 let _ = send.finish();
-                match crate::stream::read_envelope(&mut recv)
-                    .await?
-                    .and_then(|e| e.body)
-                {
-                    Some(Body::Result(r)) => Ok(r),
-                    Some(Body::Error(e)) => Err(remote_error(e)),
-                    None => Err(NetError::Closed),
-                    Some(other) => Err(NetError::Protocol(format!(
-                        "expected a result, got {other:?}"
-                    ))),
-                }
+                let reply = crate::stream::read_envelope(&mut recv).await?;
+                let now = self.shared.now();
+                self.shared.with(|s| s.handle_answer(now, seq, reply));
             }
         }
+        let answer = answer.await.map_err(|_| NetError::Closed)?;
+        guard.disarm();
+        Ok(answer?)
     }
 
     /// Measures one round trip of a tiny message (what the link adds without payload).
@@ -337,68 +372,63 @@ impl Connection {
     /// Measures one round trip of a ping carrying `padding` bytes up (the answer stays tiny):
     /// beyond a bare ping's, it is the time the uplink took for them.
     pub async fn probe(&self, padding: usize) -> Result<Duration, NetError> {
-        if padding > crate::wire::MAX_PING_PADDING_BYTES {
-            return Err(NetError::Protocol(format!(
-                "a probe of {padding} bytes is over the {} allowed",
-                crate::wire::MAX_PING_PADDING_BYTES
-            )));
-        }
-        let nonce = NONCE.fetch_add(1, Ordering::Relaxed);
-        let start = Instant::now();
-        let ping = envelope(Body::Ping(Ping {
+        let (nonce, ping, mut pong) = self.shared.ping(padding)?;
+        let _forget = ForgetPing {
             nonce,
-            client_time_us: 0,
-            padding: vec![0; padding],
-        }));
-        match &self.inner {
-            Inner::Tcp(s) => {
-                let (tx, rx) = oneshot::channel();
-                s.pongs.lock().expect("pongs").insert(nonce, tx);
-                s.outgoing.send(ping).await.map_err(|_| NetError::Closed)?;
-                rx.await.map_err(|_| NetError::Closed)?;
+            shared: self.shared.clone(),
+        };
+        let round_trip_s = match &self.inner {
+            Inner::Tcp { outgoing } => {
+                outgoing.send(ping).await.map_err(|_| NetError::Closed)?;
+                pong.await.map_err(|_| NetError::Closed)?
             }
-            Inner::Quic(s) => {
-                let mut control = s.control.lock().await;
+            Inner::Quic { control, .. } => {
+                let mut control = control.lock().await;
                 crate::stream::write_envelope(&mut control.0, &ping).await?;
                 loop {
-                    match crate::stream::read_envelope(&mut control.1)
-                        .await?
-                        .and_then(|e| e.body)
-                    {
-                        Some(Body::Pong(p)) if p.nonce == nonce => break,
-                        Some(_) => continue,
-                        None => return Err(NetError::Closed),
+                    let message = crate::stream::read_envelope(&mut control.1).await?;
+                    let now = self.shared.now();
+                    self.shared.with(|s| match message {
+                        Some(m) => s.handle(now, m),
+                        None => s.handle_end(ProtoError::Closed),
+                    });
+                    match pong.try_recv() {
+                        Ok(rtt) => break rtt,
+                        Err(oneshot::error::TryRecvError::Empty) => continue,
+                        Err(oneshot::error::TryRecvError::Closed) => return Err(NetError::Closed),
                     }
                 }
             }
-        }
-        Ok(start.elapsed())
+        };
+        Ok(Duration::from_secs_f64(round_trip_s.max(0.0)))
     }
 
     /// Ends the session politely.
     pub async fn close(&self, reason: &str) {
-        let bye = envelope(Body::Goodbye(crate::proto::Goodbye {
-            reason: reason.to_string(),
-        }));
+        let bye = self.shared.with(|s| s.close(reason));
         match &self.inner {
-            Inner::Tcp(s) => {
-                let _ = s.outgoing.send(bye).await;
+            Inner::Tcp { outgoing } => {
+                let _ = outgoing.send(bye).await;
             }
-            Inner::Quic(s) => {
-                let mut control = s.control.lock().await;
+            Inner::Quic {
+                connection,
+                control,
+                ..
+            } => {
+                let mut control = control.lock().await;
                 let _ = crate::stream::write_envelope(&mut control.0, &bye).await;
-                s.connection.close(0u32.into(), reason.as_bytes());
+                connection.close(0u32.into(), reason.as_bytes());
             }
         }
-        self.closed.store(true, Ordering::SeqCst);
     }
 }
 
-/// Tells the server a frame's result is no longer wanted when its request future is dropped.
+/// Gives up on a frame when its request future is dropped: the session forgets it (a late
+/// answer is ignored) and, over TCP, the server is told with a `Cancel`.
 struct CancelOnDrop {
     seq: u64,
-    outgoing: mpsc::Sender<Envelope>,
-    pending: Pending,
+    shared: Arc<Shared>,
+    outgoing: Option<mpsc::Sender<Envelope>>,
     armed: bool,
 }
 
@@ -410,11 +440,32 @@ impl CancelOnDrop {
 
 impl Drop for CancelOnDrop {
     fn drop(&mut self) {
-        if self.armed {
-            self.pending.lock().expect("pending").remove(&self.seq);
-            let _ = self
-                .outgoing
-                .try_send(envelope(Body::Cancel(Cancel { seq: self.seq })));
+        if !self.armed {
+            return;
         }
+        let cancel = self.shared.with(|s| s.cancel(self.seq));
+        if let (Some(cancel), Some(outgoing)) = (cancel, &self.outgoing) {
+            let _ = outgoing.try_send(cancel);
+        }
+        self.shared
+            .state
+            .lock()
+            .expect("session state")
+            .answers
+            .remove(&self.seq);
+    }
+}
+
+/// Forgets a ping whose probe future ended (answered, timed out or dropped).
+struct ForgetPing {
+    nonce: u64,
+    shared: Arc<Shared>,
+}
+
+impl Drop for ForgetPing {
+    fn drop(&mut self) {
+        let mut state = self.shared.state.lock().expect("session state");
+        state.session.forget_ping(self.nonce);
+        state.pongs.remove(&self.nonce);
     }
 }

@@ -1,12 +1,16 @@
 //! The edge side of sessions: listeners for TCP and QUIC that hand the server one uniform stream
-//! of events per client (frames with a way to reply, cancellations, goodbyes).
+//! of events per client (frames in sequence order with a way to reply, refusals, cancellations,
+//! goodbyes). The rules — the handshake, the reorder buffer and its gap timeout, pongs — are
+//! `deepoffload_proto` (`handshake`, `ServerSession`); this module moves their envelopes.
 
-use crate::proto::{envelope::Body, error::Code, Envelope, Frame, Hello, Pong, Welcome};
-use crate::wire::{envelope, EnvelopeCodec};
+use crate::proto::{envelope::Body, Envelope, Frame, Hello, Welcome};
+use crate::wire::EnvelopeCodec;
 use crate::NetError;
+use deepoffload_proto::handshake::{self, FirstMessage};
+use deepoffload_proto::{ProtoError, ServerEvent, ServerSession};
 use futures::{SinkExt, StreamExt};
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_util::codec::Framed;
@@ -99,6 +103,9 @@ enum IncomingKind {
 /// What the server decided about a hello.
 pub type Admission = Result<Welcome, crate::proto::Error>;
 
+/// How long a frame's own QUIC stream may take to deliver the frame.
+const FRAME_STREAM_TIMEOUT: Duration = Duration::from_secs(30);
+
 impl Incoming {
     /// Reads the hello, asks `admit` for a welcome or a refusal, and answers. A refused client
     /// gets its error and the connection is closed.
@@ -122,22 +129,20 @@ impl Incoming {
         match self.kind {
             IncomingKind::Tcp(stream) => {
                 let mut framed = Framed::new(stream, EnvelopeCodec::default());
-                let hello = match framed.next().await.ok_or(NetError::Closed)??.body {
-                    Some(Body::Hello(h)) => h,
-                    other => {
-                        let e = protocol_error("the first message must be a hello");
-                        let _ = framed.send(envelope(Body::Error(e))).await;
-                        return Err(NetError::Protocol(format!("{peer} opened with {other:?}")));
+                let first = framed.next().await.transpose()?;
+                let hello = match handshake::read_hello(first) {
+                    FirstMessage::Hello(h) => h,
+                    FirstMessage::Refuse { reply, error } => {
+                        if let Some(reply) = reply {
+                            let _ = framed.send(reply).await;
+                        }
+                        return Err(refused(peer, error));
                     }
                 };
-                match admit(&hello) {
-                    Ok(welcome) => framed.send(envelope(Body::Welcome(welcome))).await?,
-                    Err(e) => {
-                        let message = e.message.clone();
-                        let _ = framed.send(envelope(Body::Error(e))).await;
-                        return Err(NetError::Refused(message));
-                    }
-                }
+                let (reply, goes_on) = handshake::answer(admit(&hello));
+                let sent = framed.send(reply).await;
+                goes_on?;
+                sent?;
                 let (mut sink, stream) = framed.split();
                 let (tx, mut rx) = mpsc::channel::<Envelope>(256);
                 tokio::spawn(async move {
@@ -148,133 +153,114 @@ impl Incoming {
                     }
                     let _ = sink.close().await;
                 });
-                Ok(Session {
+                Ok(Session::new(
                     peer,
                     hello,
-                    kind: SessionKind::Tcp {
+                    SessionKind::Tcp {
                         stream,
                         outgoing: tx,
                     },
-                })
+                ))
             }
             IncomingKind::Quic(connection) => {
                 let (mut send, mut recv) = connection
                     .accept_bi()
                     .await
                     .map_err(|e| NetError::Io(std::io::Error::other(e)))?;
-                let hello = match crate::stream::read_envelope(&mut recv)
-                    .await?
-                    .and_then(|e| e.body)
-                {
-                    Some(Body::Hello(h)) => h,
-                    other => {
+                let first = crate::stream::read_envelope(&mut recv).await?;
+                let hello = match handshake::read_hello(first) {
+                    FirstMessage::Hello(h) => h,
+                    FirstMessage::Refuse { error, .. } => {
                         connection.close(1u32.into(), b"the first message must be a hello");
-                        return Err(NetError::Protocol(format!("{peer} opened with {other:?}")));
+                        return Err(refused(peer, error));
                     }
                 };
-                match admit(&hello) {
-                    Ok(welcome) => {
-                        crate::stream::write_envelope(&mut send, &envelope(Body::Welcome(welcome)))
-                            .await?
-                    }
-                    Err(e) => {
-                        let message = e.message.clone();
-                        let _ = crate::stream::write_envelope(&mut send, &envelope(Body::Error(e)))
-                            .await;
-                        let _ = send.finish();
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        connection.close(2u32.into(), message.as_bytes());
-                        return Err(NetError::Refused(message));
-                    }
+                let (reply, goes_on) = handshake::answer(admit(&hello));
+                let sent = crate::stream::write_envelope(&mut send, &reply).await;
+                if let Err(e) = goes_on {
+                    let _ = send.finish();
+                    // Let the refusal reach the client before the connection goes.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    connection.close(2u32.into(), e.to_string().as_bytes());
+                    return Err(e.into());
                 }
+                sent?;
+                let (events_tx, events) = mpsc::channel(256);
                 // Frames arrive on their own streams; a reader task per stream feeds one channel
                 // so a slow stream never holds up the others.
-                let (events_tx, events) = mpsc::channel(256);
-                let conn = connection.clone();
-                let tx = events_tx.clone();
+                let (conn, tx) = (connection.clone(), events_tx.clone());
                 tokio::spawn(async move {
                     while let Ok((send, mut recv)) = conn.accept_bi().await {
                         let tx = tx.clone();
                         tokio::spawn(async move {
-                            let event = match tokio::time::timeout(
-                                Duration::from_secs(30),
+                            let read = tokio::time::timeout(
+                                FRAME_STREAM_TIMEOUT,
                                 crate::stream::read_envelope(&mut recv),
                             )
-                            .await
-                            {
-                                Ok(Ok(Some(Envelope {
-                                    body: Some(Body::Frame(frame)),
-                                }))) => Ok(Event::Frame {
-                                    frame,
-                                    reply: Reply(ReplyKind::Quic(send)),
-                                }),
+                            .await;
+                            let message = match read {
+                                Ok(Ok(Some(
+                                    m @ Envelope {
+                                        body: Some(Body::Frame(_)),
+                                    },
+                                ))) => Ok((m, Some(send))),
                                 Ok(Ok(other)) => Err(NetError::Protocol(format!(
                                     "a frame stream carried {other:?}"
                                 ))),
                                 Ok(Err(e)) => Err(e),
-                                Err(_) => {
-                                    Err(NetError::Timeout("a frame stream stalled for 30 s".into()))
-                                }
+                                Err(_) => Err(NetError::Timeout(format!(
+                                    "a frame stream stalled for {FRAME_STREAM_TIMEOUT:?}"
+                                ))),
                             };
-                            let _ = tx.send(event).await;
+                            let _ = tx.send(message).await;
                         });
                     }
                 });
-                // Control messages on the first stream.
+                // Control messages (pings, goodbye) on the first stream; the end of it is a
+                // goodbye too.
                 tokio::spawn(async move {
                     loop {
-                        match crate::stream::read_envelope(&mut recv).await {
+                        let message = match crate::stream::read_envelope(&mut recv).await {
                             Ok(Some(Envelope {
-                                body: Some(Body::Ping(p)),
-                            })) => {
-                                let pong = envelope(Body::Pong(Pong {
-                                    nonce: p.nonce,
-                                    client_time_us: p.client_time_us,
-                                }));
-                                if crate::stream::write_envelope(&mut send, &pong)
-                                    .await
-                                    .is_err()
-                                {
-                                    break;
-                                }
-                            }
-                            Ok(Some(Envelope {
-                                body: Some(Body::Goodbye(_)),
-                            }))
-                            | Ok(None) => {
-                                let _ = events_tx.send(Ok(Event::Goodbye)).await;
-                                break;
-                            }
-                            Ok(Some(other)) => {
-                                let _ = events_tx
-                                    .send(Err(NetError::Protocol(format!(
-                                        "unexpected control message {other:?}"
-                                    ))))
-                                    .await;
-                                break;
-                            }
-                            Err(e) => {
-                                let _ = events_tx.send(Err(e)).await;
-                                break;
-                            }
+                                body: Some(Body::Frame(_)),
+                            })) => Err(NetError::Protocol(
+                                "a frame on the control stream (each frame has a stream of its own)"
+                                    .into(),
+                            )),
+                            Ok(Some(m)) => Ok((m, None)),
+                            Ok(None) => Ok((
+                                crate::wire::envelope(Body::Goodbye(Default::default())),
+                                None,
+                            )),
+                            Err(e) => Err(e),
+                        };
+                        let last = match &message {
+                            Ok((m, _)) => matches!(m.body, Some(Body::Goodbye(_))),
+                            Err(_) => true,
+                        };
+                        if events_tx.send(message).await.is_err() || last {
+                            break;
                         }
                     }
                 });
-                Ok(Session {
+                Ok(Session::new(
                     peer,
                     hello,
-                    kind: SessionKind::Quic { connection, events },
-                })
+                    SessionKind::Quic {
+                        connection,
+                        control: send,
+                        events,
+                    },
+                ))
             }
         }
     }
 }
 
-fn protocol_error(message: &str) -> crate::proto::Error {
-    crate::proto::Error {
-        code: Code::BadRequest as i32,
-        seq: 0,
-        message: message.into(),
+fn refused(peer: SocketAddr, error: ProtoError) -> NetError {
+    match error {
+        ProtoError::Protocol(m) => NetError::Protocol(format!("{peer}: {m}")),
+        other => other.into(),
     }
 }
 
@@ -283,7 +269,12 @@ pub struct Session {
     pub peer: SocketAddr,
     pub hello: Hello,
     kind: SessionKind,
+    rules: ServerSession<Reply>,
+    origin: Instant,
 }
+
+/// A message from a QUIC session's streams, with the frame's own stream to answer on.
+type QuicMessage = Result<(Envelope, Option<quinn::SendStream>), NetError>;
 
 enum SessionKind {
     Tcp {
@@ -292,14 +283,18 @@ enum SessionKind {
     },
     Quic {
         connection: quinn::Connection,
-        events: mpsc::Receiver<Result<Event, NetError>>,
+        control: quinn::SendStream,
+        events: mpsc::Receiver<QuicMessage>,
     },
 }
 
-/// Something a client did.
+/// Something a client did, in the order the edge must deal with it.
 pub enum Event {
-    /// A frame to analyse, and where its answer goes.
+    /// The next frame in sequence order to analyse, and where its answer goes.
     Frame { frame: Frame, reply: Reply },
+    /// A frame refused by the protocol (repeated or old sequence number, no data): send
+    /// `error` on `reply`.
+    Refused { reply: Reply, error: Envelope },
     /// The client no longer wants this frame's result.
     Cancel(u64),
     /// The client ended the session.
@@ -312,6 +307,8 @@ pub struct Reply(ReplyKind);
 enum ReplyKind {
     Tcp(mpsc::Sender<Envelope>),
     Quic(quinn::SendStream),
+    /// A QUIC message that came without a stream of its own (never a frame).
+    None,
 }
 
 impl Reply {
@@ -324,6 +321,7 @@ impl Reply {
                 let _ = stream.finish();
                 Ok(())
             }
+            ReplyKind::None => Err(NetError::Closed),
         }
     }
 
@@ -331,7 +329,7 @@ impl Reply {
     /// `Cancel` event says it instead.
     pub async fn cancelled(&mut self) {
         match &mut self.0 {
-            ReplyKind::Tcp(_) => std::future::pending().await,
+            ReplyKind::Tcp(_) | ReplyKind::None => std::future::pending().await,
             ReplyKind::Quic(stream) => {
                 let _ = stream.stopped().await;
             }
@@ -340,43 +338,104 @@ impl Reply {
 }
 
 impl Session {
-    /// The next event; `None` when the client is gone. Pings are answered here.
+    fn new(peer: SocketAddr, hello: Hello, kind: SessionKind) -> Self {
+        Self {
+            peer,
+            hello,
+            kind,
+            rules: ServerSession::new(),
+            origin: Instant::now(),
+        }
+    }
+
+    fn now(&self) -> f64 {
+        self.origin.elapsed().as_secs_f64()
+    }
+
+    /// The next event; `None` when the client is gone. Pings are answered here, and a client
+    /// that broke the protocol has had its `BAD_REQUEST` when this returns the error.
     pub async fn next(&mut self) -> Option<Result<Event, NetError>> {
-        match &mut self.kind {
-            SessionKind::Tcp { stream, outgoing } => loop {
-                let body = match stream.next().await? {
-                    Ok(Envelope { body: Some(body) }) => body,
-                    Ok(_) => return Some(Err(NetError::Protocol("empty message".into()))),
-                    Err(e) => return Some(Err(e)),
-                };
-                return Some(Ok(match body {
-                    Body::Frame(frame) => Event::Frame {
-                        frame,
-                        reply: Reply(ReplyKind::Tcp(outgoing.clone())),
-                    },
-                    Body::Cancel(c) => Event::Cancel(c.seq),
-                    Body::Goodbye(_) => Event::Goodbye,
-                    Body::Ping(p) => {
-                        let pong = envelope(Body::Pong(Pong {
-                            nonce: p.nonce,
-                            client_time_us: p.client_time_us,
-                        }));
-                        if outgoing.send(pong).await.is_err() {
+        loop {
+            while let Some(event) = self.rules.poll_event() {
+                match event {
+                    ServerEvent::Frame { frame, reply } => {
+                        return Some(Ok(Event::Frame { frame, reply }))
+                    }
+                    ServerEvent::Refuse { reply, error } => {
+                        return Some(Ok(Event::Refused { reply, error }))
+                    }
+                    ServerEvent::Cancel(seq) => return Some(Ok(Event::Cancel(seq))),
+                    ServerEvent::Transmit(message) => {
+                        if self.transmit(message).await.is_err() {
                             return None;
                         }
-                        continue;
                     }
-                    other => {
-                        return Some(Err(NetError::Protocol(format!(
-                            "unexpected message from a client: {other:?}"
-                        ))))
+                    ServerEvent::Closed {
+                        reason: ProtoError::Closed,
+                        ..
+                    } => return Some(Ok(Event::Goodbye)),
+                    ServerEvent::Closed { reason, farewell } => {
+                        if let Some(farewell) = farewell {
+                            self.send_session(farewell).await;
+                        }
+                        return Some(Err(reason.into()));
                     }
-                }));
-            },
-            SessionKind::Quic { connection, events } => tokio::select! {
-                event = events.recv() => event,
+                }
+            }
+            if self.rules.is_closed() {
+                return None;
+            }
+            let gap = self
+                .rules
+                .poll_timeout()
+                .map(|t| self.origin + Duration::from_secs_f64(t));
+            let message = tokio::select! {
+                message = self.receive() => message?,
+                _ = tokio::time::sleep_until(gap.unwrap_or_else(Instant::now).into()), if gap.is_some() => {
+                    let now = self.now();
+                    self.rules.handle_timeout(now);
+                    continue;
+                }
+            };
+            let now = self.now();
+            match message {
+                Ok((message, reply)) => self.rules.handle(now, message, || reply),
+                Err(NetError::Protocol(m)) => self.rules.handle_broken(ProtoError::Protocol(m)),
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
+
+    /// The client's next message and the reply path a frame in it would have; `None` when the
+    /// client is gone.
+    async fn receive(&mut self) -> Option<Result<(Envelope, Reply), NetError>> {
+        match &mut self.kind {
+            SessionKind::Tcp { stream, outgoing } => Some(
+                stream
+                    .next()
+                    .await?
+                    .map(|m| (m, Reply(ReplyKind::Tcp(outgoing.clone())))),
+            ),
+            SessionKind::Quic {
+                connection, events, ..
+            } => tokio::select! {
+                message = events.recv() => Some(message?.map(|(m, stream)| {
+                    (m, Reply(stream.map_or(ReplyKind::None, ReplyKind::Quic)))
+                })),
                 _ = connection.closed() => None,
             },
+        }
+    }
+
+    /// Sends on the session's own stream (TCP: the one stream; QUIC: the control stream).
+    async fn transmit(&mut self, message: Envelope) -> Result<(), NetError> {
+        match &mut self.kind {
+            SessionKind::Tcp { outgoing, .. } => {
+                outgoing.send(message).await.map_err(|_| NetError::Closed)
+            }
+            SessionKind::Quic { control, .. } => {
+                crate::stream::write_envelope(control, &message).await
+            }
         }
     }
 
