@@ -171,7 +171,7 @@ fn downscale<'a>(
     geometry: &Geometry,
     row: impl Fn(usize) -> &'a [u8],
     bytes_per_pixel: usize,
-    block_sum: fn(&[u8]) -> u32,
+    block_sum: impl Fn(&[u8]) -> u32,
 ) -> Vec<u8> {
     let factor = geometry.factor as usize;
     let (width, height) = (

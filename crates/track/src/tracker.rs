@@ -92,20 +92,19 @@ impl TrackerSettings {
         if !(1..=8).contains(&self.pyramid_levels) {
             return Err(SettingsError::PyramidLevels(self.pyramid_levels));
         }
-        if !(3..=63).contains(&self.window_size) || self.window_size % 2 == 0 {
+        if !(3..=63).contains(&self.window_size) || self.window_size.is_multiple_of(2) {
             return Err(SettingsError::WindowSize(self.window_size));
         }
         if self.max_iterations == 0 {
             return Err(SettingsError::MaxIterations);
         }
-        // `!(x > 0)` also refuses NaN.
-        if !(self.fb_threshold_px > 0.0) {
+        if self.fb_threshold_px.is_nan() || self.fb_threshold_px <= 0.0 {
             return Err(SettingsError::FbThreshold(self.fb_threshold_px));
         }
         if !(self.min_tracked_fraction > 0.0 && self.min_tracked_fraction <= 1.0) {
             return Err(SettingsError::MinTrackedFraction(self.min_tracked_fraction));
         }
-        if !(self.confidence_half_life_s > 0.0) {
+        if self.confidence_half_life_s.is_nan() || self.confidence_half_life_s <= 0.0 {
             return Err(SettingsError::HalfLife(self.confidence_half_life_s));
         }
         if self.max_working_side < crate::MIN_WORKING_SIDE {
