@@ -251,6 +251,7 @@ struct Workspace {
 }
 
 impl Tracker {
+    /// A tracker with no frames and no boxes; refuses settings it cannot work with.
     pub fn new(settings: TrackerSettings) -> Result<Self, SettingsError> {
         settings.validate()?;
         Ok(Self {
@@ -264,6 +265,7 @@ impl Tracker {
         })
     }
 
+    /// The settings it was made with.
     pub fn settings(&self) -> &TrackerSettings {
         &self.settings
     }
