@@ -125,136 +125,149 @@ impl Incoming {
         self,
         admit: impl FnOnce(&Hello) -> Admission,
     ) -> Result<Session, NetError> {
-        let peer = self.peer;
         match self.kind {
-            IncomingKind::Tcp(stream) => {
-                let mut framed = Framed::new(stream, EnvelopeCodec::default());
-                let first = framed.next().await.transpose()?;
-                let hello = match handshake::read_hello(first) {
-                    FirstMessage::Hello(h) => h,
-                    FirstMessage::Refuse { reply, error } => {
-                        if let Some(reply) = reply {
-                            let _ = framed.send(reply).await;
-                        }
-                        return Err(refused(peer, error));
-                    }
-                };
-                let (reply, goes_on) = handshake::answer(admit(&hello));
-                let sent = framed.send(reply).await;
-                goes_on?;
-                sent?;
-                let (mut sink, stream) = framed.split();
-                let (tx, mut rx) = mpsc::channel::<Envelope>(256);
-                tokio::spawn(async move {
-                    while let Some(msg) = rx.recv().await {
-                        if sink.send(msg).await.is_err() {
-                            break;
-                        }
-                    }
-                    let _ = sink.close().await;
-                });
-                Ok(Session::new(
-                    peer,
-                    hello,
-                    SessionKind::Tcp {
-                        stream,
-                        outgoing: tx,
-                    },
-                ))
-            }
-            IncomingKind::Quic(connection) => {
-                let (mut send, mut recv) = connection
-                    .accept_bi()
-                    .await
-                    .map_err(|e| NetError::Io(std::io::Error::other(e)))?;
-                let first = crate::stream::read_envelope(&mut recv).await?;
-                let hello = match handshake::read_hello(first) {
-                    FirstMessage::Hello(h) => h,
-                    FirstMessage::Refuse { error, .. } => {
-                        connection.close(1u32.into(), b"the first message must be a hello");
-                        return Err(refused(peer, error));
-                    }
-                };
-                let (reply, goes_on) = handshake::answer(admit(&hello));
-                let sent = crate::stream::write_envelope(&mut send, &reply).await;
-                if let Err(e) = goes_on {
-                    let _ = send.finish();
-                    // Let the refusal reach the client before the connection goes.
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    connection.close(2u32.into(), e.to_string().as_bytes());
-                    return Err(e.into());
-                }
-                sent?;
-                let (events_tx, events) = mpsc::channel(256);
-                // Frames arrive on their own streams; a reader task per stream feeds one channel
-                // so a slow stream never holds up the others.
-                let (conn, tx) = (connection.clone(), events_tx.clone());
-                tokio::spawn(async move {
-                    while let Ok((send, mut recv)) = conn.accept_bi().await {
-                        let tx = tx.clone();
-                        tokio::spawn(async move {
-                            let read = tokio::time::timeout(
-                                FRAME_STREAM_TIMEOUT,
-                                crate::stream::read_envelope(&mut recv),
-                            )
-                            .await;
-                            let message = match read {
-                                Ok(Ok(Some(
-                                    m @ Envelope {
-                                        body: Some(Body::Frame(_)),
-                                    },
-                                ))) => Ok((m, Some(send))),
-                                Ok(Ok(other)) => Err(NetError::Protocol(format!(
-                                    "a frame stream carried {other:?}"
-                                ))),
-                                Ok(Err(e)) => Err(e),
-                                Err(_) => Err(NetError::Timeout(format!(
-                                    "a frame stream stalled for {FRAME_STREAM_TIMEOUT:?}"
-                                ))),
-                            };
-                            let _ = tx.send(message).await;
-                        });
-                    }
-                });
-                // Control messages (pings, goodbye) on the first stream; the end of it is a
-                // goodbye too.
-                tokio::spawn(async move {
-                    loop {
-                        let message = match crate::stream::read_envelope(&mut recv).await {
-                            Ok(Some(Envelope {
-                                body: Some(Body::Frame(_)),
-                            })) => Err(NetError::Protocol(
-                                "a frame on the control stream (each frame has a stream of its own)"
-                                    .into(),
-                            )),
-                            Ok(Some(m)) => Ok((m, None)),
-                            Ok(None) => Ok((
-                                crate::wire::envelope(Body::Goodbye(Default::default())),
-                                None,
-                            )),
-                            Err(e) => Err(e),
-                        };
-                        let last = match &message {
-                            Ok((m, _)) => matches!(m.body, Some(Body::Goodbye(_))),
-                            Err(_) => true,
-                        };
-                        if events_tx.send(message).await.is_err() || last {
-                            break;
-                        }
-                    }
-                });
-                Ok(Session::new(
-                    peer,
-                    hello,
-                    SessionKind::Quic {
-                        connection,
-                        control: send,
-                        events,
-                    },
-                ))
-            }
+            IncomingKind::Tcp(stream) => handshake_tcp(self.peer, stream, admit).await,
+            IncomingKind::Quic(connection) => handshake_quic(self.peer, connection, admit).await,
         }
     }
+}
+
+/// The handshake on a TCP stream; the session's envelopes then share it.
+async fn handshake_tcp(
+    peer: SocketAddr,
+    stream: TcpStream,
+    admit: impl FnOnce(&Hello) -> Admission,
+) -> Result<Session, NetError> {
+    let mut framed = Framed::new(stream, EnvelopeCodec::default());
+    let first = framed.next().await.transpose()?;
+    let hello = match handshake::read_hello(first) {
+        FirstMessage::Hello(h) => h,
+        FirstMessage::Refuse { reply, error } => {
+            if let Some(reply) = reply {
+                let _ = framed.send(reply).await;
+            }
+            return Err(refused(peer, error));
+        }
+    };
+    let (reply, goes_on) = handshake::answer(admit(&hello));
+    let sent = framed.send(reply).await;
+    goes_on?;
+    sent?;
+    let (mut sink, stream) = framed.split();
+    let (tx, mut rx) = mpsc::channel::<Envelope>(256);
+    tokio::spawn(async move {
+        while let Some(msg) = rx.recv().await {
+            if sink.send(msg).await.is_err() {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+    });
+    Ok(Session::new(
+        peer,
+        hello,
+        SessionKind::Tcp {
+            stream,
+            outgoing: tx,
+        },
+    ))
+}
+
+/// The handshake on a QUIC connection's first stream (the control stream); every frame then
+/// comes on a stream of its own.
+async fn handshake_quic(
+    peer: SocketAddr,
+    connection: quinn::Connection,
+    admit: impl FnOnce(&Hello) -> Admission,
+) -> Result<Session, NetError> {
+    let (mut send, mut recv) = connection
+        .accept_bi()
+        .await
+        .map_err(|e| NetError::Io(std::io::Error::other(e)))?;
+    let first = crate::stream::read_envelope(&mut recv).await?;
+    let hello = match handshake::read_hello(first) {
+        FirstMessage::Hello(h) => h,
+        FirstMessage::Refuse { error, .. } => {
+            connection.close(1u32.into(), b"the first message must be a hello");
+            return Err(refused(peer, error));
+        }
+    };
+    let (reply, goes_on) = handshake::answer(admit(&hello));
+    let sent = crate::stream::write_envelope(&mut send, &reply).await;
+    if let Err(e) = goes_on {
+        let _ = send.finish();
+        // Let the refusal reach the client before the connection goes.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        connection.close(2u32.into(), e.to_string().as_bytes());
+        return Err(e.into());
+    }
+    sent?;
+    let (events_tx, events) = mpsc::channel(256);
+    // Frames arrive on their own streams; a reader task per stream feeds one channel
+    // so a slow stream never holds up the others.
+    let (conn, tx) = (connection.clone(), events_tx.clone());
+    tokio::spawn(async move {
+        while let Ok((send, mut recv)) = conn.accept_bi().await {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let read = tokio::time::timeout(
+                    FRAME_STREAM_TIMEOUT,
+                    crate::stream::read_envelope(&mut recv),
+                )
+                .await;
+                let message = match read {
+                    Ok(Ok(Some(
+                        m @ Envelope {
+                            body: Some(Body::Frame(_)),
+                        },
+                    ))) => Ok((m, Some(send))),
+                    Ok(Ok(other)) => Err(NetError::Protocol(format!(
+                        "a frame stream carried {other:?}"
+                    ))),
+                    Ok(Err(e)) => Err(e),
+                    Err(_) => Err(NetError::Timeout(format!(
+                        "a frame stream stalled for {FRAME_STREAM_TIMEOUT:?}"
+                    ))),
+                };
+                let _ = tx.send(message).await;
+            });
+        }
+    });
+    // Control messages (pings, goodbye) on the first stream; the end of it is a
+    // goodbye too.
+    tokio::spawn(async move {
+        loop {
+            let message = match crate::stream::read_envelope(&mut recv).await {
+                Ok(Some(Envelope {
+                    body: Some(Body::Frame(_)),
+                })) => Err(NetError::Protocol(
+                    "a frame on the control stream (each frame has a stream of its own)".into(),
+                )),
+                Ok(Some(m)) => Ok((m, None)),
+                Ok(None) => Ok((
+                    crate::wire::envelope(Body::Goodbye(Default::default())),
+                    None,
+                )),
+                Err(e) => Err(e),
+            };
+            let last = match &message {
+                Ok((m, _)) => matches!(m.body, Some(Body::Goodbye(_))),
+                Err(_) => true,
+            };
+            if events_tx.send(message).await.is_err() || last {
+                break;
+            }
+        }
+    });
+    Ok(Session::new(
+        peer,
+        hello,
+        SessionKind::Quic {
+            connection,
+            control: send,
+            events,
+        },
+    ))
 }
 
 fn refused(peer: SocketAddr, error: ProtoError) -> NetError {
