@@ -76,6 +76,11 @@ pub struct VideoProfile {
     /// F1 of the reference at frame i against the reference at frame i + k: how fast the scene
     /// itself changes, k = 0..=max_lag.
     pub reference_staleness_f1: Vec<f64>,
+    /// The same with the reference's boxes of frame i carried to frame i + k by the on-device
+    /// tracker (scores kept, lost boxes missed): what an AR display that tracks a late result
+    /// forward shows. Empty in profiles written before it was measured, which still load.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reference_tracked_staleness_f1: Vec<f64>,
 }
 
 /// One configuration on one video.
@@ -94,6 +99,11 @@ pub struct Cell {
     pub map50: Option<f64>,
     /// Mean per-frame F1 when each result is shown k source frames late, k = 0..=max_lag.
     pub staleness_f1: Vec<f64>,
+    /// The tracked twin of `staleness_f1`: each result carried by the on-device tracker to the
+    /// frame k source frames later instead of shown as it was. Empty in profiles written before
+    /// it was measured, which still load.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tracked_staleness_f1: Vec<f64>,
     /// Frames the sampler kept at the configured rate.
     pub frames_analysed: u64,
     /// Of those, frames the encoder dropped to hold the bit rate (remote only).
