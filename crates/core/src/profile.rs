@@ -201,3 +201,26 @@ impl Profile {
         self.cells.iter().filter(move |c| c.video == video)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn profiles_without_tracked_curves_load_and_empty_curves_are_left_out() {
+        let old = r#"{"name":"v.mp4","path":"v.mp4","width":640,"height":480,"fps":10.0,
+            "frames":100,"eval_frames":[0,10],"reference_objects":3,
+            "reference_staleness_f1":[1.0,0.5]}"#;
+        let video: VideoProfile = serde_json::from_str(old).unwrap();
+        assert!(video.reference_tracked_staleness_f1.is_empty());
+        let written = serde_json::to_string(&video).unwrap();
+        assert!(!written.contains("tracked"), "{written}");
+        let tracked = VideoProfile {
+            reference_tracked_staleness_f1: vec![1.0, 0.75],
+            ..video
+        };
+        let back: VideoProfile =
+            serde_json::from_str(&serde_json::to_string(&tracked).unwrap()).unwrap();
+        assert_eq!(back, tracked);
+    }
+}
