@@ -76,6 +76,11 @@ pub struct VideoProfile {
     /// F1 of the reference at frame i against the reference at frame i + k: how fast the scene
     /// itself changes, k = 0..=max_lag.
     pub reference_staleness_f1: Vec<f64>,
+    /// The same with the reference's boxes of frame i carried to frame i + k by the on-device
+    /// tracker (scores kept, lost boxes missed): what an AR display that tracks a late result
+    /// forward shows. Empty in profiles written before it was measured, which still load.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reference_tracked_staleness_f1: Vec<f64>,
 }
 
 /// One configuration on one video.
@@ -94,6 +99,11 @@ pub struct Cell {
     pub map50: Option<f64>,
     /// Mean per-frame F1 when each result is shown k source frames late, k = 0..=max_lag.
     pub staleness_f1: Vec<f64>,
+    /// The tracked twin of `staleness_f1`: each result carried by the on-device tracker to the
+    /// frame k source frames later instead of shown as it was. Empty in profiles written before
+    /// it was measured, which still load.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tracked_staleness_f1: Vec<f64>,
     /// Frames the sampler kept at the configured rate.
     pub frames_analysed: u64,
     /// Of those, frames the encoder dropped to hold the bit rate (remote only).
@@ -189,5 +199,28 @@ impl Profile {
     /// The cells of one video.
     pub fn cells_of<'a>(&'a self, video: &'a str) -> impl Iterator<Item = &'a Cell> + 'a {
         self.cells.iter().filter(move |c| c.video == video)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn profiles_without_tracked_curves_load_and_empty_curves_are_left_out() {
+        let old = r#"{"name":"v.mp4","path":"v.mp4","width":640,"height":480,"fps":10.0,
+            "frames":100,"eval_frames":[0,10],"reference_objects":3,
+            "reference_staleness_f1":[1.0,0.5]}"#;
+        let video: VideoProfile = serde_json::from_str(old).unwrap();
+        assert!(video.reference_tracked_staleness_f1.is_empty());
+        let written = serde_json::to_string(&video).unwrap();
+        assert!(!written.contains("tracked"), "{written}");
+        let tracked = VideoProfile {
+            reference_tracked_staleness_f1: vec![1.0, 0.75],
+            ..video
+        };
+        let back: VideoProfile =
+            serde_json::from_str(&serde_json::to_string(&tracked).unwrap()).unwrap();
+        assert_eq!(back, tracked);
     }
 }

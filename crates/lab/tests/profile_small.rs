@@ -72,6 +72,23 @@ fn small_grid_end_to_end_and_resume() {
         (video.reference_staleness_f1[0] - 1.0).abs() < 1e-9,
         "the reference matches itself on time"
     );
+    // Tracking the reference's own boxes forward: nothing to track on time, and over later
+    // lags the tracked boxes sit closer to where the objects are than the boxes left in place.
+    let (untracked, tracked) = (
+        &video.reference_staleness_f1,
+        &video.reference_tracked_staleness_f1,
+    );
+    assert_eq!(tracked.len(), untracked.len());
+    assert!((tracked[0] - untracked[0]).abs() < 1e-9, "{tracked:?}");
+    let mean_late = |curve: &[f64]| curve[1..].iter().sum::<f64>() / (curve.len() - 1) as f64;
+    assert!(
+        mean_late(tracked) >= mean_late(untracked),
+        "tracked {tracked:?} vs untracked {untracked:?}"
+    );
+    assert!(profile
+        .summary
+        .iter()
+        .any(|l| l.contains("tracked forward") && l.contains("× untracked")));
     assert_eq!(profile.cells.len(), grid().cells_per_video());
     for c in &profile.cells {
         let a = &c.accuracy;
@@ -80,6 +97,11 @@ fn small_grid_end_to_end_and_resume() {
             "{c:?}"
         );
         assert_eq!(c.staleness_f1.len(), 6);
+        assert_eq!(c.tracked_staleness_f1.len(), 6);
+        assert!(
+            (c.tracked_staleness_f1[0] - c.staleness_f1[0]).abs() < 1e-9,
+            "no tracking at lag 0: {c:?}"
+        );
         assert!(
             (c.staleness_f1[0] - a.f1).abs() < 1e-9,
             "lag 0 is the accuracy itself"
@@ -106,6 +128,26 @@ fn small_grid_end_to_end_and_resume() {
             Placement::Local => assert_eq!(c.bytes_per_frame, 0.0),
         }
     }
+    // Over the configurations too, tracking a late result beats leaving it in place.
+    let over_cells = |curve: fn(&deepoffload_core::profile::Cell) -> &[f64]| {
+        profile
+            .cells
+            .iter()
+            .map(|c| mean_late(curve(c)))
+            .sum::<f64>()
+            / profile.cells.len() as f64
+    };
+    let (cells_untracked, cells_tracked) = (
+        over_cells(|c| &c.staleness_f1),
+        over_cells(|c| &c.tracked_staleness_f1),
+    );
+    assert!(
+        cells_tracked >= cells_untracked,
+        "cells: tracked {cells_tracked:.3} vs untracked {cells_untracked:.3} over lags ≥ 1"
+    );
+    eprintln!(
+        "cells, mean F1 over lags >= 1: tracked {cells_tracked:.3}, untracked {cells_untracked:.3}"
+    );
     // The bigger picture beats the smaller one through the same codec path.
     assert!(profile
         .models

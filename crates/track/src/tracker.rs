@@ -427,6 +427,72 @@ impl Tracker {
         })
     }
 
+    /// Tracks the detections a detector made on frame `frame_index` through the ring, frame by
+    /// frame, calling `visit(index, boxes)` on each ring frame from `frame_index` on, at most
+    /// `frames` pairs past it: the boxes as [`set_result`](Self::set_result) would show them
+    /// had that frame been the newest (clipped, original scores; dropped ones missing).
+    ///
+    /// It changes nothing the tracker shows, and takes `&self`: an offline evaluation can fill
+    /// the ring once and replay many detectors' results through the same pyramids.
+    pub fn replay(
+        &self,
+        frame_index: u64,
+        detections: &[Detection],
+        frames: usize,
+        mut visit: impl FnMut(u64, &[Detection]),
+    ) -> Result<CatchUp, ResultError> {
+        let (oldest, newest) = match (self.ring.front(), self.ring.back()) {
+            (Some(oldest), Some(newest)) => (oldest.index, newest.index),
+            _ => return Err(ResultError::NoFrames),
+        };
+        if frame_index < oldest {
+            return Err(ResultError::TooOld {
+                frame_index,
+                oldest,
+            });
+        }
+        let position = self
+            .ring
+            .binary_search_by_key(&frame_index, |frame| frame.index)
+            .map_err(|_| ResultError::UnknownFrame {
+                frame_index,
+                oldest,
+                newest,
+            })?;
+        let Some(geometry) = self.geometry else {
+            return Err(ResultError::NoFrames);
+        };
+        let mut states: Vec<BoxState> = detections
+            .iter()
+            .filter_map(|detection| sanitize(detection, geometry))
+            .map(|detection| BoxState { detection })
+            .collect();
+        let accepted = states.len();
+        let (width, height) = geometry.source;
+        let mut work = Workspace::default();
+        let mut shown = Vec::with_capacity(states.len());
+        let last = (position + frames).min(self.ring.len() - 1);
+        for at in position..=last {
+            if at > position && !states.is_empty() {
+                let (from, to) = (&self.ring[at - 1].pyramid, &self.ring[at].pyramid);
+                track_boxes(&self.settings, geometry, from, to, &mut states, &mut work);
+            }
+            shown.clear();
+            shown.extend(states.iter().map(|state| {
+                let mut detection = state.detection.clone();
+                detection.bbox = detection.bbox.clipped(width, height);
+                detection
+            }));
+            visit(self.ring[at].index, &shown);
+        }
+        Ok(CatchUp {
+            frames: last - position,
+            kept: states.len(),
+            rejected: detections.len() - accepted,
+            lost: accepted - states.len(),
+        })
+    }
+
     /// The boxes on the newest frame, with their confidence and age.
     pub fn boxes(&self) -> &[TrackedBox] {
         &self.shown

@@ -348,3 +348,51 @@ fn box_leaving_the_frame_is_clipped_then_dropped() {
     assert!(clipped_seen);
     assert!(tracker.boxes().is_empty(), "the box left the frame");
 }
+
+#[test]
+fn replay_matches_live_tracking_and_shows_nothing() {
+    // The same result tracked live (pushed frame by frame) and replayed through a filled ring
+    // lands on the same boxes at every frame, and the replay leaves the tracker as it was.
+    let scene = Scene::new();
+    let at = |i: usize| Placement {
+        cx: 200.0 + 2.5 * i as f32,
+        cy: 240.0 - 1.5 * i as f32,
+        scale: 1.0,
+    };
+    let mut live = Tracker::new(TrackerSettings::default()).unwrap();
+    let mut ring = Tracker::new(TrackerSettings::default()).unwrap();
+    let truth = detection(scene.object.bbox(at(0)), 0.9);
+    let mut expected = Vec::new();
+    for i in 0..10 {
+        let data = scene.frame(at(i), (-0.8 * i as f32, 0.5 * i as f32));
+        let image = RgbImageRef::new(WIDTH, HEIGHT, &data).unwrap();
+        live.push_rgb(i as u64, i as f64 / 30.0, image).unwrap();
+        if i == 0 {
+            live.set_result(0, std::slice::from_ref(&truth)).unwrap();
+        }
+        expected.push(live.boxes()[0].detection.bbox);
+        ring.push_rgb(i as u64, i as f64 / 30.0, image).unwrap();
+    }
+    let mut seen = Vec::new();
+    let catch_up = ring
+        .replay(0, std::slice::from_ref(&truth), 6, |index, boxes| {
+            assert_eq!(boxes.len(), 1);
+            assert_eq!(boxes[0].score, 0.9, "the score is kept");
+            seen.push((index, boxes[0].bbox));
+        })
+        .unwrap();
+    assert_eq!((catch_up.frames, catch_up.kept, catch_up.lost), (6, 1, 0));
+    assert_eq!(seen.len(), 7);
+    for (index, bbox) in seen {
+        assert_eq!(bbox, expected[index as usize], "frame {index}");
+    }
+    assert!(ring.boxes().is_empty());
+    assert_eq!(
+        ring.replay(12, &[truth], 3, |_, _| {}).unwrap_err(),
+        ResultError::UnknownFrame {
+            frame_index: 12,
+            oldest: 0,
+            newest: 9
+        }
+    );
+}

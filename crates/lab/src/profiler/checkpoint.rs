@@ -132,6 +132,7 @@ mod tests {
             accuracy: Default::default(),
             map50: Some(0.5),
             staleness_f1: vec![0.5, 0.25],
+            tracked_staleness_f1: vec![0.5, 0.375],
             frames_analysed: 10,
             frames_skipped: 0,
             achieved_fps: fps,

@@ -3,6 +3,11 @@
 //! computes the reference on every frame (or loads it from the cache); and the scoring of a
 //! pass's predictions against that reference.
 //!
+//! It also keeps, at the on-device tracker's small working size, the frames every evaluation
+//! frame's result is tracked through (`max_lag` frames on), in one tracker ring per video: the
+//! tracked staleness curves of the reference and of every cell replay results through the same
+//! pyramids, built once.
+//!
 //! It never measures a cell: the local and remote passes do, on what this pass kept.
 
 use super::latency::Detectors;
@@ -17,11 +22,13 @@ use deepoffload_core::metrics::{
 use deepoffload_core::profile::VideoProfile;
 use deepoffload_core::{Detection, RgbBuffer};
 use deepoffload_detect::Detector;
+use deepoffload_track::{GreyFrame, Tracker, TrackerSettings};
 use deepoffload_video::{OpenOptions, Sampler, VideoInfo, VideoSource};
 use indicatif::ProgressBar;
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Per-video facts from the first decoding pass, what every cell of the video is scored on.
 pub(super) struct VideoPass {
@@ -32,15 +39,20 @@ pub(super) struct VideoPass {
     pub(super) eval_images: BTreeMap<u64, RgbBuffer>,
     /// Source frames covered (evaluation ends before the last `max_lag` reference frames).
     pub(super) frames: usize,
+    /// Every frame within `max_lag` after an evaluation frame, at working size; `None` when the
+    /// video's frames cannot be tracked (too small), and the tracked curves stay empty.
+    tracker: Option<Tracker>,
+    /// Time spent tracking results for the tracked curves, reported after the video.
+    pub(super) tracking_time: Cell<Duration>,
 }
 
 impl VideoPass {
-    /// Accuracy, mAP and staleness of predictions at evaluation frames.
+    /// Accuracy, mAP, staleness and tracked staleness of predictions at evaluation frames.
     pub(super) fn score(
         &self,
         predictions: &BTreeMap<u64, Vec<Detection>>,
         max_lag: usize,
-    ) -> (Accuracy, Option<f64>, Vec<f64>) {
+    ) -> Scores {
         let mut acc = AccuracyAccumulator::default();
         let mut pairs = Vec::new();
         for (&i, p) in predictions {
@@ -48,11 +60,17 @@ impl VideoPass {
             acc.add(&match_frame(p, r, MATCH_IOU));
             pairs.push((p.as_slice(), r.as_slice()));
         }
-        (
-            acc.accuracy(),
-            mean_average_precision(&pairs, MATCH_IOU),
-            staleness(predictions, &self.reference, max_lag),
-        )
+        let started = Instant::now();
+        let tracked =
+            tracked_staleness(predictions, &self.reference, self.tracker.as_ref(), max_lag);
+        self.tracking_time
+            .set(self.tracking_time.get() + started.elapsed());
+        Scores {
+            accuracy: acc.accuracy(),
+            map50: mean_average_precision(&pairs, MATCH_IOU),
+            staleness: staleness(predictions, &self.reference, max_lag),
+            tracked_staleness: tracked,
+        }
     }
 
     /// Maps boxes found on a frame scaled to `from` back to the source size, where the
@@ -81,6 +99,59 @@ impl VideoPass {
         let seconds = self.frames as f64 / self.profile.fps.max(1e-9);
         (seconds * fps.min(self.profile.fps)).round() as u64
     }
+}
+
+/// How a pass's predictions score against the reference.
+pub(super) struct Scores {
+    pub(super) accuracy: Accuracy,
+    pub(super) map50: Option<f64>,
+    /// F1 when shown k frames late, k = 0..=max_lag.
+    pub(super) staleness: Vec<f64>,
+    /// F1 when tracked k frames on; empty when the video could not be tracked.
+    pub(super) tracked_staleness: Vec<f64>,
+}
+
+/// The tracked twin of [`staleness`]: predictions at each evaluation frame carried frame by
+/// frame by the tracker to k frames later and matched there. Tracked boxes keep their score,
+/// so the curve measures where the boxes land; boxes the tracker loses count as missed. At
+/// k = 0 nothing is tracked: the predictions are matched as given, so the curve starts where
+/// the untracked one does.
+fn tracked_staleness(
+    predictions: &BTreeMap<u64, Vec<Detection>>,
+    reference: &Reference,
+    tracker: Option<&Tracker>,
+    max_lag: usize,
+) -> Vec<f64> {
+    let Some(tracker) = tracker else {
+        return Vec::new();
+    };
+    let mut accs = vec![AccuracyAccumulator::default(); max_lag + 1];
+    for (&i, p) in predictions {
+        let Some(r) = reference.frames.get(i as usize) else {
+            continue;
+        };
+        accs[0].add(&match_frame(p, r, MATCH_IOU));
+        // Lags the replay reached; a result it cannot replay counts as lost at every lag.
+        let mut reached = 0;
+        let replayed = tracker.replay(i, p, max_lag, |index, boxes| {
+            let k = index.saturating_sub(i) as usize;
+            if let (1.., Some(r)) = (k, reference.frames.get(index as usize)) {
+                if k <= max_lag {
+                    accs[k].add(&match_frame(boxes, r, MATCH_IOU));
+                    reached = reached.max(k);
+                }
+            }
+        });
+        if let Err(e) = replayed {
+            tracing::warn!("tracking from frame {i}: {e}");
+        }
+        for (k, acc) in accs.iter_mut().enumerate().skip(reached + 1) {
+            if let Some(r) = reference.frames.get(i as usize + k) {
+                acc.add(&match_frame(&[], r, MATCH_IOU));
+            }
+        }
+    }
+    accs.iter().map(|acc| acc.accuracy().f1).collect()
 }
 
 /// Staleness curve of predictions at evaluation frames against the reference k frames later.
@@ -117,6 +188,9 @@ struct Decoded {
     eval_images: BTreeMap<u64, RgbBuffer>,
     /// The reference model's detections per frame, when it ran (no cached reference).
     detections: Vec<Vec<Detection>>,
+    /// Frames within `max_lag` after an evaluation frame, grey at the tracker's working size,
+    /// in order; `None` once a frame could not be converted (too small to track).
+    greys: Option<Vec<(u64, GreyFrame)>>,
 }
 
 /// Decoding pass: timestamps, evaluation frames (kept by every grid frame rate), the reference.
@@ -191,20 +265,59 @@ pub(super) fn first_pass(
         )));
     }
     let covered = decoded.count.min(limit);
+    // Building the ring's pyramids and tracking the reference count as tracking time too.
+    let started = Instant::now();
+    let tracker = decoded.greys.and_then(|greys| ring(&name, greys));
+    let mut profile = video_profile(
+        name,
+        path,
+        &info,
+        covered,
+        decoded.eval_frames,
+        &reference,
+        grid.max_lag,
+    );
+    profile.reference_tracked_staleness_f1 = tracked_staleness(
+        &reference_at(&profile.eval_frames, &reference),
+        &reference,
+        tracker.as_ref(),
+        grid.max_lag,
+    );
     Ok(VideoPass {
-        profile: video_profile(
-            name,
-            path,
-            &info,
-            covered,
-            decoded.eval_frames,
-            &reference,
-            grid.max_lag,
-        ),
+        profile,
         reference,
         eval_images: decoded.eval_images,
         frames: covered,
+        tracker,
+        tracking_time: Cell::new(started.elapsed()),
     })
+}
+
+/// The tracker settings of the tracked curves: the tracker as the client runs it.
+fn tracker_settings(ring_len: usize) -> TrackerSettings {
+    TrackerSettings {
+        ring_len: ring_len.max(1),
+        ..TrackerSettings::default()
+    }
+}
+
+/// One tracker ring holding every kept frame, its pyramids built once.
+fn ring(name: &str, greys: Vec<(u64, GreyFrame)>) -> Option<Tracker> {
+    let mut tracker = match Tracker::new(tracker_settings(greys.len())) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::warn!("{name}: no tracked staleness: {e}");
+            return None;
+        }
+    };
+    for (i, grey) in greys {
+        // Replays ignore time; the index keeps it increasing.
+        if let Err(e) = tracker.push_frame(i, i as f64, &grey) {
+            tracing::warn!("{name}: no tracked staleness: {e}");
+            return None;
+        }
+    }
+    Some(tracker)
 }
 
 /// Decodes up to `total` frames, keeping the evaluation frames among the first `limit` and,
@@ -223,7 +336,10 @@ fn decode(
         eval_frames: Vec::new(),
         eval_images: BTreeMap::new(),
         detections: Vec::new(),
+        greys: Some(Vec::new()),
     };
+    let working_side = tracker_settings(1).max_working_side;
+    let mut last_eval: Option<usize> = None;
     let mut next_eval: Option<Duration> = None;
     while decoded.count < total {
         let Some(frame) = source.next_frame()? else {
@@ -240,6 +356,18 @@ fn decode(
             decoded.eval_frames.push(i as u64);
             next_eval = Some(frame.pts + Duration::from_secs_f64(grid.eval_every_s));
             decoded.eval_images.insert(i as u64, frame.image.clone());
+            last_eval = Some(i);
+        }
+        if last_eval.is_some_and(|s| i - s <= grid.max_lag) {
+            if let Some(greys) = &mut decoded.greys {
+                match GreyFrame::from_rgb(frame.image.view(), working_side) {
+                    Ok(grey) => greys.push((i as u64, grey)),
+                    Err(e) => {
+                        tracing::warn!("frame {i} cannot be tracked: {e}");
+                        decoded.greys = None;
+                    }
+                }
+            }
         }
         if let Some(model) = reference_model {
             let det = detectors.get(model)?;
@@ -250,6 +378,14 @@ fn decode(
         bar.inc(1);
     }
     Ok(decoded)
+}
+
+/// The reference's detections at `eval_frames`, as predictions to score.
+fn reference_at(eval_frames: &[u64], reference: &Reference) -> BTreeMap<u64, Vec<Detection>> {
+    eval_frames
+        .iter()
+        .filter_map(|&i| Some((i, reference.frames.get(i as usize)?.clone())))
+        .collect()
 }
 
 /// The profile's entry for a video: its size, coverage, evaluation frames and how the
@@ -263,10 +399,7 @@ fn video_profile(
     reference: &Reference,
     max_lag: usize,
 ) -> VideoProfile {
-    let all: BTreeMap<u64, Vec<Detection>> = eval_frames
-        .iter()
-        .map(|&i| (i, reference.frames[i as usize].clone()))
-        .collect();
+    let all = reference_at(&eval_frames, reference);
     let reference_objects = eval_frames
         .iter()
         .map(|&i| reference.frames[i as usize].len() as u64)
@@ -281,5 +414,7 @@ fn video_profile(
         eval_frames,
         reference_objects,
         reference_staleness_f1: staleness(&all, reference, max_lag),
+        // Tracking needs the ring; `first_pass` fills it in.
+        reference_tracked_staleness_f1: Vec::new(),
     }
 }

@@ -48,7 +48,7 @@ pub(super) fn local_pass(
         let out = det.detect(scaled.view())?;
         predictions.insert(i, pass.to_source(out.detections, (w, h)));
     }
-    let (accuracy, map50, stale) = pass.score(&predictions, lab.request.grid.max_lag);
+    let scores = pass.score(&predictions, lab.request.grid.max_lag);
     let device = &lab.request.device;
     let inference_dev = lab.latencies.device_ms(device, m, &mut lab.detectors);
     let resize = median(&mut resize_ms);
@@ -63,9 +63,10 @@ pub(super) fn local_pass(
                 scale: None,
                 frames_analysed: pass.frames_at(achieved),
                 config: config.clone(),
-                accuracy,
-                map50,
-                staleness_f1: stale.clone(),
+                accuracy: scores.accuracy,
+                map50: scores.map50,
+                staleness_f1: scores.staleness.clone(),
+                tracked_staleness_f1: scores.tracked_staleness.clone(),
                 frames_skipped: 0,
                 achieved_fps: achieved,
                 bytes_per_frame: 0.0,

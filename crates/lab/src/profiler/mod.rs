@@ -137,6 +137,11 @@ pub fn run_profile(store: &Store, request: &ProfileRequest) -> Result<Profile, L
         if grid.placements.contains(&Placement::Remote) {
             cells.extend(lab.remote_cells(path, &pass, &mut partial)?);
         }
+        tracing::info!(
+            "{}: tracked staleness took {:.2} s of tracking",
+            pass.profile.name,
+            pass.tracking_time.get().as_secs_f64()
+        );
         videos.push(pass.profile);
     }
     let mut profile = assemble(request, &lab.backend, videos, cells, models, fits);

@@ -138,7 +138,7 @@ impl EncoderRun {
             let predictions = self.predictions.remove(m).unwrap_or_default();
             let mean_detections = predictions.values().map(Vec::len).sum::<usize>() as f64
                 / predictions.len().max(1) as f64;
-            let (accuracy, map50, stale) = pass.score(&predictions, grid.max_lag);
+            let scores = pass.score(&predictions, grid.max_lag);
             let device_compute = (resize + encode) * lab.latencies.speed_factor;
             let down_bps =
                 achieved * (RESULT_BASE_BYTES + RESULT_BYTES_PER_DETECTION * mean_detections) * 8.0;
@@ -146,9 +146,10 @@ impl EncoderRun {
                 video: pass.profile.name.clone(),
                 scale: None,
                 config: remote_config(m, w, h, self.fps, self.bitrate),
-                accuracy,
-                map50,
-                staleness_f1: stale,
+                accuracy: scores.accuracy,
+                map50: scores.map50,
+                staleness_f1: scores.staleness,
+                tracked_staleness_f1: scores.tracked_staleness,
                 frames_analysed: self.analysed,
                 frames_skipped: self.skipped,
                 achieved_fps: achieved,
