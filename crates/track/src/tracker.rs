@@ -360,14 +360,8 @@ impl Tracker {
         Ok(&self.shown)
     }
 
-    /// Shows the detections a detector made on frame `frame_index`, brought forward through the
-    /// ring to the newest frame. They replace the boxes shown, unless those come from a newer
-    /// frame.
-    pub fn set_result(
-        &mut self,
-        frame_index: u64,
-        detections: &[Detection],
-    ) -> Result<CatchUp, ResultError> {
+    /// Where frame `frame_index` is in the ring, or why a result for it cannot be tracked.
+    fn position(&self, frame_index: u64) -> Result<usize, ResultError> {
         let (oldest, newest) = match (self.ring.front(), self.ring.back()) {
             (Some(oldest), Some(newest)) => (oldest.index, newest.index),
             _ => return Err(ResultError::NoFrames),
@@ -378,14 +372,24 @@ impl Tracker {
                 oldest,
             });
         }
-        let position = self
-            .ring
+        self.ring
             .binary_search_by_key(&frame_index, |frame| frame.index)
             .map_err(|_| ResultError::UnknownFrame {
                 frame_index,
                 oldest,
                 newest,
-            })?;
+            })
+    }
+
+    /// Shows the detections a detector made on frame `frame_index`, brought forward through the
+    /// ring to the newest frame. They replace the boxes shown, unless those come from a newer
+    /// frame.
+    pub fn set_result(
+        &mut self,
+        frame_index: u64,
+        detections: &[Detection],
+    ) -> Result<CatchUp, ResultError> {
+        let position = self.position(frame_index)?;
         if let Some((shown, _)) = self.shown_result {
             if frame_index < shown {
                 return Err(ResultError::Superseded { frame_index, shown });
@@ -395,11 +399,7 @@ impl Tracker {
             return Err(ResultError::NoFrames);
         };
 
-        let mut states: Vec<BoxState> = detections
-            .iter()
-            .filter_map(|detection| sanitize(detection, geometry))
-            .map(|detection| BoxState { detection })
-            .collect();
+        let mut states = admitted(detections, geometry);
         let accepted = states.len();
         for pair in position..self.ring.len() - 1 {
             if states.is_empty() {
@@ -441,32 +441,11 @@ impl Tracker {
         frames: usize,
         mut visit: impl FnMut(u64, &[Detection]),
     ) -> Result<CatchUp, ResultError> {
-        let (oldest, newest) = match (self.ring.front(), self.ring.back()) {
-            (Some(oldest), Some(newest)) => (oldest.index, newest.index),
-            _ => return Err(ResultError::NoFrames),
-        };
-        if frame_index < oldest {
-            return Err(ResultError::TooOld {
-                frame_index,
-                oldest,
-            });
-        }
-        let position = self
-            .ring
-            .binary_search_by_key(&frame_index, |frame| frame.index)
-            .map_err(|_| ResultError::UnknownFrame {
-                frame_index,
-                oldest,
-                newest,
-            })?;
+        let position = self.position(frame_index)?;
         let Some(geometry) = self.geometry else {
             return Err(ResultError::NoFrames);
         };
-        let mut states: Vec<BoxState> = detections
-            .iter()
-            .filter_map(|detection| sanitize(detection, geometry))
-            .map(|detection| BoxState { detection })
-            .collect();
+        let mut states = admitted(detections, geometry);
         let accepted = states.len();
         let (width, height) = geometry.source;
         let mut work = Workspace::default();
@@ -674,4 +653,13 @@ fn track_boxes(
         state.detection.bbox = moved;
         true
     });
+}
+
+/// The boxes of a result that can be tracked (see `sanitize`), as tracking states.
+fn admitted(detections: &[Detection], geometry: Geometry) -> Vec<BoxState> {
+    detections
+        .iter()
+        .filter_map(|detection| sanitize(detection, geometry))
+        .map(|detection| BoxState { detection })
+        .collect()
 }
