@@ -9,6 +9,7 @@ use deepoffload_net::proto::{
 };
 use deepoffload_net::server::{Event, Reply, Session};
 use deepoffload_net::wire::envelope;
+use deepoffload_proto::error_message as error;
 use deepoffload_video::H264Decoder;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,10 +18,6 @@ use tokio::task::JoinSet;
 
 /// How long in-flight frames may take to finish when the session ends.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
-
-fn error(code: Code, seq: u64, message: impl Into<String>) -> deepoffload_net::proto::Envelope {
-    deepoffload_proto::error_message(code, seq, message)
-}
 
 fn micros(d: Duration) -> u32 {
     d.as_micros().min(u32::MAX as u128) as u32
