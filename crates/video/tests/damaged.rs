@@ -17,10 +17,11 @@ fn read_with_deadline(path: &Path) -> Result<u64, String> {
 /// As [`read_with_deadline`], stopping after `max_frames`.
 fn read_some_with_deadline(path: &Path, max_frames: u64) -> Result<u64, String> {
     let path = path.to_path_buf();
+    let reading = path.clone();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let result = (|| {
-            let mut source = open(&path, &common::store(), &OpenOptions::default())
+            let mut source = open(&reading, &common::store(), &OpenOptions::default())
                 .map_err(|e| e.to_string())?;
             let mut n = 0;
             while n < max_frames && source.next_frame().map_err(|e| e.to_string())?.is_some() {
@@ -30,8 +31,18 @@ fn read_some_with_deadline(path: &Path, max_frames: u64) -> Result<u64, String> 
         })();
         let _ = tx.send(result);
     });
-    rx.recv_timeout(Duration::from_secs(60))
-        .unwrap_or_else(|_| panic!("reading {} hung", "a damaged file"))
+    let started = std::time::Instant::now();
+    match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(result) => result,
+        Err(mpsc::RecvTimeoutError::Timeout) => panic!(
+            "reading {} hung (no answer after {:.0?})",
+            path.display(),
+            started.elapsed()
+        ),
+        Err(mpsc::RecvTimeoutError::Disconnected) => {
+            panic!("reading {} panicked (see above)", path.display())
+        }
+    }
 }
 
 fn random_bytes(len: usize, seed: u32) -> Vec<u8> {

@@ -34,6 +34,11 @@ pub const FFMPEG: Asset = Asset {
 
 /// Codecs ffmpeg offers for "text art" formats, which turn any file (random bytes included)
 /// into a picture; a video pipeline must not mistake them for video.
+/// How long ffmpeg may take to describe its output stream before we give up on the file: a
+/// local file is probed in well under a second, so this only ends a stuck child (ffmpeg has no
+/// timeout of its own for local files).
+const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(30);
+
 const TEXT_ART_CODECS: &[&str] = &["bintext", "xbin", "ansi", "idf", "tty"];
 
 /// Environment variable naming an ffmpeg binary to use.
@@ -274,7 +279,7 @@ impl FfmpegSource {
         let mut pending = std::collections::VecDeque::new();
         // Everything up to the output stream description arrives before the first frame.
         loop {
-            match events.recv() {
+            match events.recv_timeout(DESCRIBE_TIMEOUT) {
                 Ok(Event::Output { width, height, fps }) => {
                     (info.width, info.height, info.fps) = (width, height, fps);
                     break;
@@ -294,7 +299,15 @@ impl FfmpegSource {
                 }
                 Ok(Event::Log(line)) => log.push(line),
                 Ok(Event::Pts(t)) => pending.push_back(t),
-                Err(_) => {
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(fail(format!(
+                        "ffmpeg described no video stream within {} s (stuck on a damaged file?)",
+                        DESCRIBE_TIMEOUT.as_secs()
+                    )));
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
                     let _ = child.wait();
                     let tail: Vec<&str> = log
                         .iter()
