@@ -436,6 +436,10 @@ pub struct RunArgs {
     /// The video to analyse (MP4, Y4M, anything ffmpeg reads, or a directory of images).
     #[arg(long, value_name = "FILE|DIR")]
     pub video: PathBuf,
+    /// Whether the device tracks boxes from each result to the frames shown after it; with
+    /// `--placement auto` also what the engine prices (the profile's tracked staleness curves).
+    #[arg(long, value_enum, default_value_t = deepoffload_core::Tracking::On)]
+    pub track: deepoffload_core::Tracking,
     /// Edge server HOST:PORT.
     #[arg(long, value_name = "ADDR")]
     pub server: Option<String>,
@@ -634,8 +638,9 @@ pub struct RequirementArgs {
     /// Weight of accuracy in the utility.
     #[arg(long, default_value_t = 1.0, value_name = "W")]
     pub w_accuracy: f64,
-    /// Weight of fps / fps_max in the utility.
-    #[arg(long, default_value_t = 0.5, value_name = "W")]
+    /// Weight of fps / fps_max in the utility (0: displayed-frame F1 alone, which already
+    /// prices frame rate and lateness; DeepDecision's trade-off used 0.5).
+    #[arg(long, default_value_t = 0.0, value_name = "W")]
     pub w_fps: f64,
     /// A remote bit rate may use at most this share of the uplink.
     #[arg(long, default_value_t = 0.8, value_name = "SHARE")]
@@ -717,6 +722,10 @@ pub struct PredictionArgs {
     /// Frame rate of the camera feeding the pipeline (how old the newest frame is).
     #[arg(long, default_value_t = 30.0, value_name = "FPS")]
     pub camera_fps: f64,
+    /// Whether the device tracks boxes between results: prices late results by the profile's
+    /// tracked staleness curves (on) or as they were found (off).
+    #[arg(long, value_enum, default_value_t = deepoffload_core::Tracking::On)]
+    pub track: deepoffload_core::Tracking,
 }
 
 /// Where `run` analyses frames: a fixed placement, or the decision engine's choice.

@@ -236,6 +236,7 @@ mod tests {
                 measured_on: String::new(),
                 active_w: 3.0,
                 idle_w: 1.0,
+                tracker_ms: 0.0,
             },
             reference: ModelKey {
                 model: "yolov4-tiny".into(),
@@ -254,6 +255,7 @@ mod tests {
                 reference_objects: 0,
                 reference_staleness_f1: Vec::new(),
                 reference_tracked_staleness_f1: Vec::new(),
+                tracker_ms: 0.0,
             }],
             cells,
             models: Vec::new(),
@@ -268,7 +270,7 @@ mod tests {
         let (width, height) = (270, 202);
         let profile = odd_profile(width, height);
         let optimiser = Optimiser::new(
-            Candidates::from_profile(&profile).unwrap(),
+            Candidates::from_profile(&profile, deepoffload_core::Tracking::Off).unwrap(),
             Mode::StopAndWait,
         );
         let controller = Controller::new(

@@ -51,7 +51,7 @@ fn phone_optimiser() -> Optimiser {
     )
     .unwrap();
     Optimiser::new(
-        Candidates::from_profile(&profile).unwrap(),
+        Candidates::from_profile(&profile, deepoffload_core::Tracking::Off).unwrap(),
         deepoffload_decide::Mode::StopAndWait,
     )
 }

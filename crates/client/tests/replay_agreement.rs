@@ -137,7 +137,8 @@ async fn replay_agrees_with_the_real_pipeline_on_a_trace() {
     })
     .await
     .unwrap();
-    let mut candidates = Candidates::from_profile(&profile).unwrap();
+    let mut candidates =
+        Candidates::from_profile(&profile, deepoffload_core::Tracking::Off).unwrap();
     assert_eq!(candidates.list.len(), 1);
     let profiled_server_ms = candidates.list[0].server_ms;
     let server_drift = (profiled_server_ms - run_server_ms) / run_server_ms;

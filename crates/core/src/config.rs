@@ -33,6 +33,29 @@ impl std::str::FromStr for Placement {
     }
 }
 
+/// Whether the device carries each result to the frames after it with the on-device tracker
+/// (`deepoffload-track`) or shows it as it came: what the user sees between results, and so
+/// what the decision engine prices (the profile's tracked or untracked staleness curves).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "lowercase")]
+pub enum Tracking {
+    /// Boxes follow the objects from frame to frame until the next result.
+    #[default]
+    On,
+    /// The latest result is shown where it was found.
+    Off,
+}
+
+impl std::fmt::Display for Tracking {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Tracking::On => "on",
+            Tracking::Off => "off",
+        })
+    }
+}
+
 /// The radio technology that carries a device's transfers (and prices them in energy).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]

@@ -12,7 +12,7 @@ pub mod profile;
 mod stats;
 mod units;
 
-pub use config::{scaled_side, Config, LatencyBreakdown, Placement, Radio};
+pub use config::{scaled_side, Config, LatencyBreakdown, Placement, Radio, Tracking};
 pub use detection::{class_name, BBox, Detection};
 pub use image::{ImageError, RgbBuffer, RgbImageRef};
 pub use stats::{quantile, Summary};

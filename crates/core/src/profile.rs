@@ -51,6 +51,10 @@ pub struct DeviceInfo {
     pub active_w: f64,
     #[serde(default)]
     pub idle_w: f64,
+    /// The on-device tracker's time per displayed frame on this device, ms (the measuring
+    /// machine's, times the device's speed factor; 0 in profiles written before it was measured).
+    #[serde(default)]
+    pub tracker_ms: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -81,6 +85,10 @@ pub struct VideoProfile {
     /// forward shows. Empty in profiles written before it was measured, which still load.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reference_tracked_staleness_f1: Vec<f64>,
+    /// The tracker's cost per displayed frame on the measuring machine, ms: grey conversion
+    /// and pyramid of the frame, and the reference's boxes moved onto it. 0 when not measured.
+    #[serde(default)]
+    pub tracker_ms: f64,
 }
 
 /// One configuration on one video.
@@ -217,6 +225,7 @@ mod tests {
         assert!(!written.contains("tracked"), "{written}");
         let tracked = VideoProfile {
             reference_tracked_staleness_f1: vec![1.0, 0.75],
+            tracker_ms: 1.5,
             ..video
         };
         let back: VideoProfile =

@@ -54,6 +54,8 @@ fn candidates() -> Candidates {
         radio: [("lte".to_string(), [438.39, 51.97, 1288.04])]
             .into_iter()
             .collect(),
+        tracking: deepoffload_core::Tracking::Off,
+        tracker_ms: 0.0,
     }
 }
 

@@ -3,7 +3,7 @@
 
 use crate::DecideError;
 use deepoffload_core::profile::{Cell, Profile};
-use deepoffload_core::{scaled_side, Config, Placement};
+use deepoffload_core::{scaled_side, Config, Placement, Tracking};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -129,15 +129,42 @@ pub struct Candidates {
     pub idle_w: f64,
     /// Radio power model per technology: (αu mW/Mbit/s, αd mW/Mbit/s, β mW).
     pub radio: BTreeMap<String, [f64; 3]>,
+    /// Whether the curves are tracked ones, and the tracker's device time per displayed frame
+    /// (ms; 0 when tracking is off or the profile did not measure it).
+    pub tracking: Tracking,
+    pub tracker_ms: f64,
 }
 
 impl Candidates {
-    /// Averages every configuration over the profile's videos.
-    pub fn from_profile(profile: &Profile) -> Result<Self, DecideError> {
+    /// Averages every configuration over the profile's videos. `tracking` picks the staleness
+    /// curves the candidates carry: with [`Tracking::On`] a late result is scored as the tracker
+    /// shows it (the profile's tracked curves; profiles written before they were measured are
+    /// refused with the fix), with [`Tracking::Off`] as it was found.
+    pub fn from_profile(profile: &Profile, tracking: Tracking) -> Result<Self, DecideError> {
         if profile.cells.is_empty() || profile.videos.is_empty() {
             return Err(DecideError::Profile(
                 "the profile has no cells; run `deepoffload profile` first".into(),
             ));
+        }
+        if tracking == Tracking::On {
+            if let Some(cell) = profile
+                .cells
+                .iter()
+                .find(|c| c.tracked_staleness_f1.is_empty())
+            {
+                return Err(DecideError::Profile(format!(
+                    "the profile has no tracked staleness curve for {} {}@{} on {} (it was \
+                     written before tracking was measured): profile again with this version, \
+                     or pass --track off",
+                    cell.config.placement, cell.config.model, cell.config.input_size, cell.video
+                )));
+            }
+        }
+        fn curve(c: &Cell, tracking: Tracking) -> &[f64] {
+            match tracking {
+                Tracking::On => &c.tracked_staleness_f1,
+                Tracking::Off => &c.staleness_f1,
+            }
         }
         let video_of = |name: &str| profile.videos.iter().find(|v| v.name == name);
         let mut horizon_s = f64::INFINITY;
@@ -181,7 +208,7 @@ impl Candidates {
                         let t = i as f64 * CURVE_STEP_S;
                         mean(&|c: &Cell| {
                             let fps = video_of(&c.video).map_or(10.0, |v| v.fps);
-                            curve_at(&c.staleness_f1, t * fps)
+                            curve_at(curve(c, tracking), t * fps)
                         })
                     })
                     .collect();
@@ -215,6 +242,11 @@ impl Candidates {
             active_w,
             idle_w,
             radio: profile.energy_model.radio.clone(),
+            tracking,
+            tracker_ms: match tracking {
+                Tracking::On => profile.device.tracker_ms,
+                Tracking::Off => 0.0,
+            },
         })
     }
 }

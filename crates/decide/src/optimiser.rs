@@ -10,7 +10,11 @@ const RESULT_BYTES: f64 = 300.0;
 /// Protocol framing added to every frame sent.
 const FRAME_OVERHEAD_BYTES: f64 = 60.0;
 
-/// What the app asks for. Utility = `w_accuracy · accuracy + w_fps · fps / fps_max`.
+/// What the app asks for. Utility = `w_accuracy · accuracy + w_fps · fps / fps_max`, where
+/// accuracy is the F1 of what the user sees (the result on screen, aged or tracked, averaged
+/// over the time it is shown): it already prices frame rate and lateness, so by default it is
+/// the whole objective (`w_fps` 0). DeepDecision's trade-off, which also rewards the analysis
+/// rate itself, is `w_fps` > 0; a rate the app cannot do without is `min_fps`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Requirements {
     pub w_accuracy: f64,
@@ -35,7 +39,7 @@ impl Default for Requirements {
     fn default() -> Self {
         Self {
             w_accuracy: 1.0,
-            w_fps: 0.5,
+            w_fps: 0.0,
             max_latency_ms: 200.0,
             min_accuracy: 0.5,
             min_fps: 0.0,
@@ -171,6 +175,12 @@ impl Optimiser {
         self
     }
 
+    /// The share of the device's time the tracker takes: every camera frame is displayed, and
+    /// tracked (0 with tracking off).
+    pub fn tracker_busy_share(&self) -> f64 {
+        self.candidates.tracker_ms * self.camera_fps / 1e3
+    }
+
     /// The hedge's stand-in.
     pub fn stand_in(&self) -> Option<&Candidate> {
         self.hedge.map(|i| &self.candidates.list[i])
@@ -230,7 +240,7 @@ impl Optimiser {
             Some(s) if remote => s.device_ms,
             _ => 0.0,
         };
-        let busy = ((c.device_ms + stand_in_ms) * fps / 1e3).min(1.0);
+        let busy = ((c.device_ms + stand_in_ms) * fps / 1e3 + self.tracker_busy_share()).min(1.0);
         let compute_w =
             self.candidates.idle_w + (self.candidates.active_w - self.candidates.idle_w) * busy;
         let (data_bps, radio_w) = if remote && fps > 0.0 {

@@ -84,6 +84,8 @@ fn optimiser() -> Optimiser {
             ]
             .into_iter()
             .collect(),
+            tracking: deepoffload_core::Tracking::Off,
+            tracker_ms: 0.0,
         },
         Mode::StopAndWait,
     )

@@ -10,6 +10,7 @@
 //! default grid are in docs/decide.md.
 
 use deepoffload_assets::{Store, StoreConfig};
+use deepoffload_core::Tracking;
 use deepoffload_decide::{Candidates, Mode, Optimiser, Requirements};
 use deepoffload_lab::replay::{PolicyKind, PolicyReport, Replay, ReplaySettings};
 use deepoffload_lab::{find_device, run_profile, Grid, ModelAt, ProfileRequest};
@@ -54,7 +55,7 @@ fn phone_profile() -> deepoffload_core::profile::Profile {
 fn adaptive_against_every_policy_on_the_cellular_traces() {
     let profile = phone_profile();
     let optimiser = Optimiser::new(
-        Candidates::from_profile(&profile).unwrap(),
+        Candidates::from_profile(&profile, Tracking::Off).unwrap(),
         Mode::StopAndWait,
     );
     let requirements = Requirements::default();

@@ -225,11 +225,14 @@ impl Study {
     }
 
     /// The profile with the stop-and-wait optimiser over its candidates (what the replays decide
-    /// with).
-    pub fn optimiser(&mut self) -> Result<(Profile, deepoffload_decide::Optimiser)> {
+    /// with), pricing late results as `tracking` shows them.
+    pub fn optimiser(
+        &mut self,
+        tracking: deepoffload_core::Tracking,
+    ) -> Result<(Profile, deepoffload_decide::Optimiser)> {
         let profile = self.profile()?.clone();
-        let candidates =
-            deepoffload_decide::Candidates::from_profile(&profile).map_err(anyhow::Error::msg)?;
+        let candidates = deepoffload_decide::Candidates::from_profile(&profile, tracking)
+            .map_err(anyhow::Error::msg)?;
         Ok((
             profile,
             deepoffload_decide::Optimiser::new(candidates, deepoffload_decide::Mode::StopAndWait),

@@ -5,6 +5,7 @@ use crate::args::{DecideArgs, EvaluateArgs, PredictionArgs, RequirementArgs};
 use anyhow::{bail, Context, Result};
 use comfy_table::{presets, Table};
 use deepoffload_assets::Store;
+use deepoffload_core::Tracking;
 use deepoffload_decide::{Candidates, Mode, NetState, Optimiser, Prediction, Requirements};
 use deepoffload_lab::replay::{PolicyKind, PolicyReport, Replay, ReplaySettings};
 use deepoffload_net::link::Trace;
@@ -13,10 +14,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-/// Reads a profile and builds the optimiser over it.
-pub fn load_optimiser(path: &Path, mode: Mode) -> Result<Optimiser> {
+/// Reads a profile and builds the optimiser over it, pricing late results as `tracking` shows
+/// them.
+pub fn load_optimiser(path: &Path, mode: Mode, tracking: Tracking) -> Result<Optimiser> {
     let profile = deepoffload_lab::load_profile(path)?;
-    let candidates = Candidates::from_profile(&profile).map_err(anyhow::Error::msg)?;
+    let candidates = Candidates::from_profile(&profile, tracking).map_err(anyhow::Error::msg)?;
     Ok(Optimiser::new(candidates, mode))
 }
 
@@ -51,7 +53,7 @@ impl PredictionArgs {
                 self.camera_fps
             );
         }
-        let mut optimiser = load_optimiser(&self.profile, self.mode)?;
+        let mut optimiser = load_optimiser(&self.profile, self.mode, self.track)?;
         optimiser.camera_fps = self.camera_fps;
         Ok(optimiser)
     }
@@ -259,8 +261,9 @@ pub fn evaluate(args: EvaluateArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     outln!(
-        "simulation calibrated on the profile (device {}), network by the link emulator's model · rtt {:.0} ms · latency ≤ {:.0} ms · F1 ≥ {} · window {:.1} s",
+        "simulation calibrated on the profile (device {}), network by the link emulator's model · tracking {} · rtt {:.0} ms · latency ≤ {:.0} ms · F1 ≥ {} · window {:.1} s",
         optimiser.candidates.device,
+        optimiser.candidates.tracking,
         settings.rtt_ms,
         req.max_latency_ms,
         req.min_accuracy,
@@ -285,7 +288,7 @@ pub fn evaluate(args: EvaluateArgs) -> Result<ExitCode> {
                 "utility",
                 "% oracle",
                 "raw utility",
-                "F1",
+                "displayed F1",
                 "fps",
                 "p50 ms",
                 "p95 ms",
@@ -293,6 +296,7 @@ pub fn evaluate(args: EvaluateArgs) -> Result<ExitCode> {
                 "any viol.",
                 "J/frame",
                 "energy J",
+                "power W",
                 "data MB",
                 "remote",
                 "switches",
@@ -312,6 +316,7 @@ pub fn evaluate(args: EvaluateArgs) -> Result<ExitCode> {
                 format!("{:.1}%", r.violation_share * 100.0),
                 format!("{:.2}", r.joules_per_frame),
                 format!("{:.0}", r.energy_j),
+                format!("{:.2}", r.energy_j / r.duration_s.max(1e-9)),
                 format!("{:.1}", r.data_mb),
                 format!("{:.0}%", r.remote_share * 100.0),
                 r.switches.to_string(),

@@ -33,7 +33,7 @@ pub async fn run(args: RunArgs) -> Result<ExitCode> {
         let Some(profile) = &args.profile else {
             bail!("--placement auto decides from a profile: give --profile FILE (make one with `deepoffload profile --device {}`)", args.device);
         };
-        let mut optimiser = super::decide::load_optimiser(profile, args.mode)?;
+        let mut optimiser = super::decide::load_optimiser(profile, args.mode, args.track)?;
         if hedge != deepoffload_decide::Hedge::Off {
             optimiser = optimiser.hedged();
         }

@@ -191,6 +191,8 @@ struct Decoded {
     /// Frames within `max_lag` after an evaluation frame, grey at the tracker's working size,
     /// in order; `None` once a frame could not be converted (too small to track).
     greys: Option<Vec<(u64, GreyFrame)>>,
+    /// Time spent turning source frames into grey working frames, and how many.
+    grey_time: (Duration, u32),
 }
 
 /// Decoding pass: timestamps, evaluation frames (kept by every grid frame rate), the reference.
@@ -267,6 +269,11 @@ pub(super) fn first_pass(
     let covered = decoded.count.min(limit);
     // Building the ring's pyramids and tracking the reference count as tracking time too.
     let started = Instant::now();
+    let displayed_ms = decoded.greys.as_deref().and_then(|greys| {
+        let (time, count) = decoded.grey_time;
+        let grey_ms = time.as_secs_f64() * 1e3 / count.max(1) as f64;
+        Some(grey_ms + push_ms(greys, &reference)?)
+    });
     let tracker = decoded.greys.and_then(|greys| ring(&name, greys));
     let mut profile = video_profile(
         name,
@@ -277,6 +284,7 @@ pub(super) fn first_pass(
         &reference,
         grid.max_lag,
     );
+    profile.tracker_ms = displayed_ms.unwrap_or(0.0);
     profile.reference_tracked_staleness_f1 = tracked_staleness(
         &reference_at(&profile.eval_frames, &reference),
         &reference,
@@ -299,6 +307,33 @@ fn tracker_settings(ring_len: usize) -> TrackerSettings {
         ring_len: ring_len.max(1),
         ..TrackerSettings::default()
     }
+}
+
+/// Frames [`push_ms`] times: a second of video at 30 fps.
+const TIMED_PUSHES: usize = 30;
+
+/// The tracker's time per displayed frame after its grey conversion, ms: the client's tracker
+/// (default ring) given the reference's boxes on the first kept frame, then fed the consecutive
+/// frames after it, each push timed (pyramid, flow of every box, confidence). `None` when fewer
+/// than two consecutive frames were kept.
+fn push_ms(greys: &[(u64, GreyFrame)], reference: &Reference) -> Option<f64> {
+    let mut tracker = Tracker::new(TrackerSettings::default()).ok()?;
+    let (first, grey) = greys.first()?;
+    tracker.push_frame(*first, 0.0, grey).ok()?;
+    let boxes = reference.frames.get(*first as usize)?;
+    tracker.set_result(*first, boxes).ok()?;
+    let mut total = Duration::ZERO;
+    let mut pushes = 0;
+    for (k, (index, grey)) in greys.iter().enumerate().skip(1).take(TIMED_PUSHES) {
+        if *index != first + k as u64 {
+            break;
+        }
+        let started = Instant::now();
+        tracker.push_frame(*index, k as f64, grey).ok()?;
+        total += started.elapsed();
+        pushes += 1;
+    }
+    (pushes > 0).then(|| total.as_secs_f64() * 1e3 / pushes as f64)
 }
 
 /// One tracker ring holding every kept frame, its pyramids built once.
@@ -337,6 +372,7 @@ fn decode(
         eval_images: BTreeMap::new(),
         detections: Vec::new(),
         greys: Some(Vec::new()),
+        grey_time: (Duration::ZERO, 0),
     };
     let working_side = tracker_settings(1).max_working_side;
     let mut last_eval: Option<usize> = None;
@@ -360,7 +396,11 @@ fn decode(
         }
         if last_eval.is_some_and(|s| i - s <= grid.max_lag) {
             if let Some(greys) = &mut decoded.greys {
-                match GreyFrame::from_rgb(frame.image.view(), working_side) {
+                let started = Instant::now();
+                let grey = GreyFrame::from_rgb(frame.image.view(), working_side);
+                decoded.grey_time.0 += started.elapsed();
+                decoded.grey_time.1 += 1;
+                match grey {
                     Ok(grey) => greys.push((i as u64, grey)),
                     Err(e) => {
                         tracing::warn!("frame {i} cannot be tracked: {e}");
@@ -414,7 +454,8 @@ fn video_profile(
         eval_frames,
         reference_objects,
         reference_staleness_f1: staleness(&all, reference, max_lag),
-        // Tracking needs the ring; `first_pass` fills it in.
+        // Tracking needs the ring; `first_pass` fills these in.
         reference_tracked_staleness_f1: Vec::new(),
+        tracker_ms: 0.0,
     }
 }

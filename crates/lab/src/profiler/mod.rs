@@ -144,7 +144,16 @@ pub fn run_profile(store: &Store, request: &ProfileRequest) -> Result<Profile, L
         );
         videos.push(pass.profile);
     }
-    let mut profile = assemble(request, &lab.backend, videos, cells, models, fits);
+    let speed_factor = lab.latencies.speed_factor;
+    let mut profile = assemble(
+        request,
+        &lab.backend,
+        speed_factor,
+        videos,
+        cells,
+        models,
+        fits,
+    );
     profile.summary = crate::summary::findings(&profile);
     Ok(profile)
 }
@@ -235,16 +244,24 @@ fn at_scale(scale: f64, mut cells: Vec<Cell>) -> Vec<Cell> {
     cells
 }
 
-/// The profile of a finished run, its findings still to be written.
+/// The profile of a finished run, its findings still to be written. The device's tracker time
+/// is the videos' mean, scaled like the rest of its non-model work (`speed_factor`).
 fn assemble(
     request: &ProfileRequest,
     backend: &str,
+    speed_factor: f64,
     videos: Vec<VideoProfile>,
     cells: Vec<Cell>,
     models: Vec<ModelLatency>,
     fits: Vec<PixelFit>,
 ) -> Profile {
     let measured_on = machine_description();
+    let timed: Vec<f64> = videos
+        .iter()
+        .map(|v| v.tracker_ms)
+        .filter(|&ms| ms > 0.0)
+        .collect();
+    let tracker_ms = timed.iter().sum::<f64>() / timed.len().max(1) as f64;
     Profile {
         schema: PROFILE_SCHEMA.into(),
         tool_version: env!("CARGO_PKG_VERSION").into(),
@@ -258,6 +275,7 @@ fn assemble(
             measured_on,
             active_w: request.device.active_w,
             idle_w: request.device.idle_w,
+            tracker_ms: tracker_ms * speed_factor,
         },
         reference: ModelKey {
             model: request.reference.model.clone(),

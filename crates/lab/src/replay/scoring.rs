@@ -74,11 +74,8 @@ impl Replay<'_> {
             .iter()
             .filter(|f| f.start_s >= w0 && f.start_s < w1)
             .collect();
-        let busy: f64 = started
-            .iter()
-            .map(|f| f.device_busy_s)
-            .sum::<f64>()
-            .min(span);
+        let busy: f64 = started.iter().map(|f| f.device_busy_s).sum::<f64>();
+        let busy = (busy + self.optimiser.tracker_busy_share() * span).min(span);
         let c = &self.optimiser.candidates;
         let compute_j = c.idle_w * span + (c.active_w - c.idle_w) * busy;
         // Probes are in sending order: the window's are one slice.

@@ -82,7 +82,8 @@ impl Policies {
     /// The optimiser over `profile` and each baseline's best configuration on good WiFi.
     pub(super) fn new(profile: &Profile) -> Result<Self> {
         let optimiser = Optimiser::new(
-            Candidates::from_profile(profile).map_err(anyhow::Error::msg)?,
+            Candidates::from_profile(profile, deepoffload_core::Tracking::On)
+                .map_err(anyhow::Error::msg)?,
             Mode::StopAndWait,
         );
         let requirements = Requirements {

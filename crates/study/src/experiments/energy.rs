@@ -42,7 +42,7 @@ fn radio_name(radio: &str) -> &str {
 
 pub fn run(study: &mut Study, dir: &Path) -> Result<Outcome> {
     deepoffload_plot::init_font(&study.store)?;
-    let (profile, optimiser) = study.optimiser()?;
+    let (profile, optimiser) = study.optimiser(deepoffload_core::Tracking::Off)?;
     // The study's pipeline: offloaded frames only, no stand-in running beside them.
     let settings = ReplaySettings {
         duration_s: Some(SECONDS),

@@ -142,7 +142,7 @@ const POLICIES: [PolicyKind; 2] = [PolicyKind::Adaptive, PolicyKind::RemoteOnly]
 
 pub fn run(study: &mut Study, dir: &Path) -> Result<Outcome> {
     deepoffload_plot::init_font(&study.store)?;
-    let (profile, optimiser) = study.optimiser()?;
+    let (profile, optimiser) = study.optimiser(deepoffload_core::Tracking::Off)?;
     // The study's pipeline: a late remote result is waited for, no stand-in beside it.
     let settings = ReplaySettings {
         hedge: deepoffload_decide::Hedge::Off,
