@@ -312,4 +312,81 @@ mod tests {
         };
         assert_eq!(CandidateKey::new(&local, 0.25).bitrate_bps, 0);
     }
+
+    /// A one-video, one-cell profile whose result decays from 0.8 to 0.2 over 10 frames at
+    /// 10 fps untracked, and only to 0.6 tracked; the tracker costs 4 ms per displayed frame.
+    fn decaying_profile(tracked: Vec<f64>) -> Profile {
+        let untracked: Vec<f64> = (0..=10).map(|k| 0.8 - 0.06 * k as f64).collect();
+        serde_json::from_value(serde_json::json!({
+            "schema": "deepoffload.profile/1", "tool_version": "test", "created_unix_s": 0,
+            "device": {"name": "phone", "description": "", "emulated": true, "measured_on": "",
+                       "active_w": 3.0, "idle_w": 1.0, "tracker_ms": 4.0},
+            "reference": {"model": "yolov4-tiny", "input_size": 608},
+            "max_lag": 10, "rate_control": "cbr",
+            "videos": [{"name": "v.mp4", "path": "v.mp4", "width": 640, "height": 480,
+                        "fps": 10.0, "frames": 100, "eval_frames": [0], "reference_objects": 1,
+                        "reference_staleness_f1": []}],
+            "cells": [{"video": "v.mp4", "scale": 1.0,
+                       "config": {"placement": "local", "model": "yolov3-tiny", "input_size": 416,
+                                  "width": 640, "height": 480, "fps": 10.0, "bitrate_bps": 0},
+                       "accuracy": {"f1": 0.8, "pooled_f1": 0.8, "precision": 0.8, "recall": 0.8,
+                                    "mean_iou": 0.7, "frames": 1},
+                       "map50": null, "staleness_f1": untracked, "tracked_staleness_f1": tracked,
+                       "frames_analysed": 10, "frames_skipped": 0, "achieved_fps": 10.0,
+                       "bytes_per_frame": 0.0, "actual_bps": 0.0,
+                       "latency_ms": {"resize": 1.0, "encode": 0.0, "decode": 0.0,
+                                      "inference": 50.0, "device_compute": 51.0},
+                       "energy": {"backend": "model", "compute_w": 2.0, "radio_w": {},
+                                  "joules_per_frame": {}}}],
+            "models": [], "fits": [], "energy_model": {"backend": "model", "description": "",
+                                                       "radio": {}, "citation": ""},
+            "summary": []
+        }))
+        .expect("a valid profile")
+    }
+
+    #[test]
+    fn tracking_prices_late_results_by_the_tracked_curve_and_costs_device_time() {
+        let tracked: Vec<f64> = (0..=10).map(|k| 0.8 - 0.02 * k as f64).collect();
+        let profile = decaying_profile(tracked);
+        let on = Candidates::from_profile(&profile, Tracking::On).unwrap();
+        let off = Candidates::from_profile(&profile, Tracking::Off).unwrap();
+        // 1 s late is 10 frames: 0.6 tracked, 0.2 as found; fresh results agree.
+        assert!((on.list[0].accuracy_at_age(1.0) - 0.6).abs() < 1e-9);
+        assert!((off.list[0].accuracy_at_age(1.0) - 0.2).abs() < 1e-9);
+        assert!((on.list[0].accuracy_at_age(0.0) - off.list[0].accuracy_at_age(0.0)).abs() < 1e-12);
+        assert_eq!((on.tracker_ms, off.tracker_ms), (4.0, 0.0));
+        // The tracker runs on every camera frame: 4 ms × 30 fps = 12% of the device.
+        let with = crate::Optimiser::new(on, crate::Mode::StopAndWait);
+        let without = crate::Optimiser::new(off, crate::Mode::StopAndWait);
+        assert!((with.tracker_busy_share() - 0.12).abs() < 1e-12);
+        let net = crate::NetState {
+            uplink_bps: 0.0,
+            rtt_ms: 50.0,
+        };
+        let req = crate::Requirements::default();
+        let (p_on, p_off) = (
+            with.predict(&with.list()[0], &net, &req),
+            without.predict(&without.list()[0], &net, &req),
+        );
+        // (3 − 1) W × 0.12 more, and a late result is worth more tracked.
+        assert!(
+            (p_on.power_w - p_off.power_w - 0.24).abs() < 1e-9,
+            "{p_on:?} {p_off:?}"
+        );
+        assert!(p_on.accuracy > p_off.accuracy);
+    }
+
+    #[test]
+    fn a_profile_without_tracked_curves_is_refused_with_the_fix_when_tracking() {
+        let profile = decaying_profile(Vec::new());
+        let err = Candidates::from_profile(&profile, Tracking::On)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("--track off") && err.contains("profile again"),
+            "{err}"
+        );
+        assert!(Candidates::from_profile(&profile, Tracking::Off).is_ok());
+    }
 }

@@ -51,6 +51,19 @@ impl Default for Requirements {
     }
 }
 
+impl Requirements {
+    /// The trade-off of the measurement study's engine (DeepDecision, INFOCOM '18), which the
+    /// study's experiments replicate: accuracy plus half the normalised analysis rate, an F1
+    /// floor of 0.5 (with staleness), the other requirements as by default.
+    pub fn deepdecision() -> Self {
+        Self {
+            w_fps: 0.5,
+            min_accuracy: 0.5,
+            ..Self::default()
+        }
+    }
+}
+
 /// How frames are in flight; decides how latency limits the frame rate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]

@@ -69,7 +69,7 @@ pub fn run(study: &mut Study, dir: &Path) -> Result<Outcome> {
         for (placement, radio, policy) in series {
             let requirements = Requirements {
                 radio: radio.parse().map_err(anyhow::Error::msg)?,
-                ..Requirements::default()
+                ..Requirements::deepdecision()
             };
             let replay = Replay::new(&optimiser, &requirements, &settings, trace.clone())
                 .map_err(anyhow::Error::msg)?;

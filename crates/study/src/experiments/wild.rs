@@ -158,7 +158,7 @@ pub fn run(study: &mut Study, dir: &Path) -> Result<Outcome> {
     for net in &nets {
         let requirements = Requirements {
             radio: net.radio.parse().map_err(anyhow::Error::msg)?,
-            ..Requirements::default()
+            ..Requirements::deepdecision()
         };
         let trace = Arc::new(net.trace.clone());
         let replay =
