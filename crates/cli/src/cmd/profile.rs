@@ -120,6 +120,7 @@ pub fn markdown(p: &Profile) -> String {
             v.eval_frames.len(),
             v.reference_objects
         );
+        write_late_reference(&mut md, v);
         let cells: Vec<_> = p.cells_of(&v.name).collect();
         let rates = deepoffload_core::profile::remote_bitrates(cells.iter().copied());
         let mut models: Vec<(String, u32)> = cells
@@ -173,4 +174,32 @@ pub fn markdown(p: &Profile) -> String {
         }
     }
     md
+}
+
+/// The reference's own results shown k frames late, as found and carried there by the
+/// on-device tracker: the curve tracking is judged by.
+fn write_late_reference(md: &mut String, v: &deepoffload_core::profile::VideoProfile) {
+    let tracked = &v.reference_tracked_staleness_f1;
+    if tracked.is_empty() || v.fps <= 0.0 {
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "The reference shown late, as found and tracked forward (tracker {:.2} ms per displayed \
+         frame on the measuring machine):\n\n| late | F1 as found | F1 tracked | tracked ÷ as found |\n|---|---|---|---|",
+        v.tracker_ms
+    );
+    for (k, (found, tracked)) in v.reference_staleness_f1.iter().zip(tracked).enumerate() {
+        let ratio = if *found > 0.0 {
+            format!("{:.2}×", tracked / found)
+        } else {
+            "-".into()
+        };
+        let _ = writeln!(
+            md,
+            "| {k} frames ({:.0} ms) | {found:.3} | {tracked:.3} | {ratio} |",
+            k as f64 / v.fps * 1e3
+        );
+    }
+    let _ = writeln!(md);
 }
