@@ -260,3 +260,146 @@ impl Display {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use deepoffload_core::{BBox, LatencyBreakdown, Placement, RgbBuffer};
+
+    /// A textured frame (a checkerboard of 8 px cells) whose pattern is shifted by `shift` px.
+    fn frame(width: u32, height: u32, shift: u32) -> RgbBuffer {
+        let mut img = RgbBuffer::new(width, height).unwrap();
+        for (i, px) in img.data_mut().chunks_mut(3).enumerate() {
+            let (x, y) = (i as u32 % width + shift, i as u32 / width);
+            let v = if (x / 8 + y / 8) % 2 == 0 { 40 } else { 210 };
+            px.copy_from_slice(&[v, v, v]);
+        }
+        img
+    }
+
+    fn config() -> Config {
+        Config {
+            placement: Placement::Local,
+            model: "yolov3-tiny".into(),
+            input_size: 416,
+            width: 320,
+            height: 240,
+            fps: 10.0,
+            bitrate_bps: 0,
+        }
+    }
+
+    fn shown(frame: u64, boxes: Vec<BBox>) -> Shown {
+        Shown {
+            frame,
+            pts_s: frame as f64 / 10.0,
+            capture_s: frame as f64 / 10.0,
+            start_s: 0.0,
+            shown_s: 0.0,
+            config: 0,
+            origin: Origin::Local { detector: 0 },
+            fallback: None,
+            stand_in_ms: None,
+            detections: boxes
+                .into_iter()
+                .map(|bbox| Detection {
+                    class_id: 0,
+                    class_name: "person".into(),
+                    score: 0.9,
+                    objectness: 0.9,
+                    bbox,
+                })
+                .collect(),
+            latency: LatencyBreakdown::default(),
+            bytes_up: 0,
+            bytes_down: 0,
+            server_batch: None,
+        }
+    }
+
+    fn good() -> BBox {
+        BBox {
+            x1: 100.0,
+            y1: 80.0,
+            x2: 180.0,
+            y2: 160.0,
+        }
+    }
+
+    #[test]
+    fn a_result_older_than_the_ring_is_shown_as_found() {
+        let mut display = Display::new(Tracking::On, None, 10.0, 1.0);
+        for k in 0..40 {
+            let img = frame(320, 240, k as u32);
+            let d = display.frame(k, k as f64 / 10.0, 0.0, img.view()).unwrap();
+            assert!(d.boxes.is_empty());
+        }
+        // Frame 0 has left the 32-frame ring.
+        display.show(&shown(0, vec![good()]), &config());
+        let img = frame(320, 240, 40);
+        let d = display.frame(40, 4.0, 0.0, img.view()).unwrap();
+        assert!(!d.tracked);
+        assert_eq!(d.boxes.len(), 1);
+        assert_eq!(d.boxes[0].detection.bbox, good());
+        assert!((d.result.as_ref().unwrap().age_s - 4.0).abs() < 1e-9);
+        assert_eq!(display.summary().untracked_results, 1);
+        // A result the ring holds is tracked again.
+        display.show(&shown(39, vec![good()]), &config());
+        let img = frame(320, 240, 41);
+        let d = display.frame(41, 4.1, 0.0, img.view()).unwrap();
+        assert!(d.tracked);
+        assert_eq!(display.summary().catch_ups, 1);
+    }
+
+    #[test]
+    fn bad_boxes_and_tiny_frames_do_not_panic() {
+        let nan = BBox {
+            x1: f32::NAN,
+            ..good()
+        };
+        let outside = BBox {
+            x1: -500.0,
+            y1: -500.0,
+            x2: -400.0,
+            y2: -400.0,
+        };
+        let mut display = Display::new(Tracking::On, None, 10.0, 1.0);
+        for k in 0..3 {
+            let img = frame(320, 240, k as u32);
+            display.frame(k, k as f64 / 10.0, 0.0, img.view());
+        }
+        display.show(&shown(1, vec![nan, outside, good()]), &config());
+        let img = frame(320, 240, 3);
+        let d = display.frame(3, 0.3, 0.0, img.view()).unwrap();
+        assert!(d.tracked);
+        assert_eq!(
+            d.boxes.len(),
+            1,
+            "only the sane box is tracked: {:?}",
+            d.boxes
+        );
+
+        // Frames too small to track: tracking stops with a reason, boxes are shown as found.
+        let mut display = Display::new(Tracking::On, None, 10.0, 1.0);
+        let tiny = frame(8, 8, 0);
+        let d = display.frame(0, 0.0, 0.0, tiny.view()).unwrap();
+        assert!(d.tracker_error.is_some());
+        display.show(&shown(0, vec![nan]), &config());
+        let d = display.frame(1, 0.1, 0.0, tiny.view()).unwrap();
+        assert!(!d.tracked);
+        assert_eq!(d.boxes.len(), 1);
+        assert!(display.summary().tracker_error.is_some());
+    }
+
+    #[test]
+    fn the_display_grid_keeps_the_frames_on_it() {
+        let mut display = Display::new(Tracking::Off, Some(4.0), 10.0, 1.0);
+        let img = frame(64, 48, 0);
+        let kept: Vec<u64> = (0..10)
+            .filter(|&k| display.frame(k, k as f64 / 10.0, 0.0, img.view()).is_some())
+            .collect();
+        assert_eq!(kept, vec![0, 3, 5, 8]);
+        assert_eq!(display.summary().displayed_frames, 4);
+        assert!((display.summary().display_fps - 4.0).abs() < 1e-12);
+    }
+}
