@@ -182,6 +182,9 @@ impl Display {
         let Some(tracker) = &mut self.tracker else {
             return;
         };
+        if tracker.newest_frame().is_some_and(|newest| newest >= index) {
+            return;
+        }
         let start = Instant::now();
         if let Err(e) = tracker.push_rgb(index, pts_s, image) {
             // Frames the tracker cannot take (too small to track, a changed size): the boxes are

@@ -157,9 +157,18 @@ impl<'a> Driver<'a> {
             let wants = !self.stopped()
                 && (!source_done || self.pending.is_some())
                 && self.pipeline.wants_frame(self.now());
-            if wants {
+            if wants && self.pending.is_some() {
+                // The camera may hold a newer frame than the one waiting: the pipeline takes
+                // the newest, as it would from the camera's slot.
+                while let Some(item) = capture.try_next() {
+                    let captured = item?;
+                    self.displayed(&captured, display);
+                    self.pending = Some(captured);
+                }
                 if let Some(pending) = self.pending.take() {
+                    // Already displayed when it came.
                     self.offer(pending, &mut source_done);
+                    self.track_taken();
                     continue;
                 }
             }
@@ -186,10 +195,22 @@ impl<'a> Driver<'a> {
                     None => source_done = true,
                     Some(item) => {
                         let captured = item?;
-                        self.displayed(&captured, display);
                         if wants {
-                            self.offer(captured, &mut source_done);
+                            // The pipeline first, then the display: the pipeline's actions are
+                            // carried out (and its results come) only after both.
+                            match self.offer(captured, &mut source_done) {
+                                Some(refused) => self.displayed(&refused, display),
+                                None => {
+                                    let taken = self.captured.take();
+                                    if let Some(taken) = &taken {
+                                        self.displayed(taken, display);
+                                    }
+                                    self.captured = taken;
+                                    self.track_taken();
+                                }
+                            }
                         } else {
+                            self.displayed(&captured, display);
                             self.pending = Some(captured);
                         }
                     }
@@ -221,8 +242,22 @@ impl<'a> Driver<'a> {
         }
     }
 
-    /// Hands a camera frame to the pipeline.
-    fn offer(&mut self, captured: crate::capture::Captured, source_done: &mut bool) {
+    /// The frame the pipeline just took goes into the tracker's ring also when it is not on
+    /// the display grid: its result is brought forward from it.
+    fn track_taken(&mut self) {
+        if let Some(c) = &self.captured {
+            self.display
+                .analysed(c.index, c.pts.as_secs_f64(), c.image.view());
+        }
+    }
+
+    /// Hands a camera frame to the pipeline; returns it when the pipeline does not take it
+    /// (else it waits in `captured` for its `Analyse` action).
+    fn offer(
+        &mut self,
+        captured: crate::capture::Captured,
+        source_done: &mut bool,
+    ) -> Option<crate::capture::Captured> {
         let at = match self.options.pace {
             Pace::Live => captured.available_at,
             Pace::Fast => Instant::now(),
@@ -236,15 +271,13 @@ impl<'a> Driver<'a> {
         if self.pipeline.handle_frame(now, frame) {
             self.first_capture.get_or_insert(at);
             self.frames_taken += 1;
-            self.display.analysed(
-                captured.index,
-                captured.pts.as_secs_f64(),
-                captured.image.view(),
-            );
             self.captured = Some(captured);
             if self.stopped() {
                 *source_done = true;
             }
+            None
+        } else {
+            Some(captured)
         }
     }
 
