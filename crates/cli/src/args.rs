@@ -528,6 +528,18 @@ pub struct RunArgs {
     /// Write the summary as JSON here.
     #[arg(long, value_name = "FILE")]
     pub summary_json: Option<PathBuf>,
+    /// Displayed frames per second of source time (the camera frames the user sees, each
+    /// with the latest result's boxes; default: the source's rate).
+    #[arg(long, value_name = "F")]
+    pub display_fps: Option<f64>,
+    /// Write one JSON line per displayed frame here: the result it shows, its age, the boxes
+    /// (tracked or as found) and the tracker's time.
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub displayed: Option<PathBuf>,
+    /// Write the displayed frames as a video (H.264 in MP4, at the display rate) with their
+    /// boxes and a caption: where the result ran, its age, tracking on or off.
+    #[arg(long, value_name = "OUT.mp4")]
+    pub annotate: Option<PathBuf>,
     #[command(flatten)]
     pub input: VideoReadArgs,
 }

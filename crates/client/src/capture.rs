@@ -170,6 +170,14 @@ impl Capture {
         }
     }
 
+    /// A live camera's newest frame if one is waiting now (never waits; offline: none).
+    pub fn try_next(&mut self) -> Option<Result<Captured, VideoError>> {
+        match &mut self.handoff {
+            Handoff::Queue(_) => None,
+            Handoff::Latest { slot, .. } => slot.lock().expect("capture slot").frame.take(),
+        }
+    }
+
     /// The next frame for the pipeline; `None` when the source is exhausted.
     pub async fn next(&mut self) -> Option<Result<Captured, VideoError>> {
         match &mut self.handoff {

@@ -5,10 +5,11 @@
 
 use crate::capture::{Capture, Pace};
 use crate::configs::{RunPolicy, Table};
-use crate::record::FrameRecord;
+use crate::display::Display;
+use crate::record::{DisplayRecord, FrameRecord};
 use crate::remote::{Remote, Session};
 use crate::{ClientError, RunOptions};
-use deepoffload_core::{BBox, Config, Detection, Placement, RgbBuffer};
+use deepoffload_core::{BBox, Config, Detection, Placement, RgbBuffer, RgbImageRef};
 use deepoffload_detect::{Detector, DetectorInfo};
 use deepoffload_net::proto::{envelope::Body, error::Code, Config as WireConfig, Frame};
 use deepoffload_net::wire::{envelope, wire_len};
@@ -82,7 +83,15 @@ pub(crate) struct Driver<'a> {
     frames_taken: u64,
     /// The camera frame just taken, until its `Analyse` action scales it.
     captured: Option<crate::capture::Captured>,
+    /// Live: the newest camera frame the pipeline was not ready for (it takes it when ready,
+    /// as it would from the camera).
+    pending: Option<crate::capture::Captured>,
+    /// The frames the user sees, and the tracker.
+    pub display: Display,
 }
+
+type FrameSink<'s> = dyn FnMut(&FrameRecord) + Send + 's;
+type DisplaySink<'s> = dyn FnMut(&DisplayRecord, RgbImageRef<'_>) + Send + 's;
 
 impl<'a> Driver<'a> {
     pub fn new(
@@ -111,6 +120,13 @@ impl<'a> Driver<'a> {
             first_capture: None,
             frames_taken: 0,
             captured: None,
+            pending: None,
+            display: Display::new(
+                options.track,
+                options.display_fps,
+                source_fps,
+                options.deadline.as_secs_f64() + 2.0,
+            ),
         }
     }
 
@@ -122,20 +138,48 @@ impl<'a> Driver<'a> {
         t.saturating_duration_since(self.start).as_secs_f64()
     }
 
-    /// Runs the camera through the pipeline, handing every record to `sink` in frame order.
+    /// Runs the camera through the pipeline, handing every record to `sink` in frame order
+    /// and every displayed frame to `display`.
+    ///
+    /// Live, every camera frame reaches the driver (to be displayed) and the newest one waits
+    /// for the pipeline to be ready, as the camera's slot would hold it; offline (`Fast`) a
+    /// frame is read only when the pipeline is ready for one, so every frame passes both.
     pub async fn run(
         &mut self,
         capture: &mut Capture,
-        sink: &mut (dyn FnMut(&FrameRecord) + Send),
+        sink: &mut FrameSink<'_>,
+        display: &mut DisplaySink<'_>,
     ) -> Result<(), ClientError> {
         let mut source_done = false;
         loop {
             self.follow_session();
             self.carry_out(sink)?;
-            if source_done && self.pipeline.in_flight() == 0 {
+            let wants = !self.stopped()
+                && (!source_done || self.pending.is_some())
+                && self.pipeline.wants_frame(self.now());
+            if wants && self.pending.is_some() {
+                // The camera may hold a newer frame than the one waiting: the pipeline takes
+                // the newest, as it would from the camera's slot.
+                while let Some(item) = capture.try_next() {
+                    let captured = item?;
+                    self.displayed(&captured, display);
+                    self.pending = Some(captured);
+                }
+                if let Some(pending) = self.pending.take() {
+                    // Already displayed when it came.
+                    self.offer(pending, &mut source_done);
+                    self.track_taken();
+                    continue;
+                }
+            }
+            if self.stopped() {
+                self.pending = None;
+            }
+            if (source_done || self.stopped()) && self.pipeline.in_flight() == 0 {
                 return Ok(());
             }
-            let wants = !source_done && self.pipeline.wants_frame(self.now());
+            let read =
+                !source_done && !self.stopped() && (wants || self.options.pace == Pace::Live);
             let timer = self.pipeline.poll_timeout().map(|t| {
                 tokio::time::Instant::from_std(self.start + Duration::from_secs_f64(t.max(0.0)))
             });
@@ -147,33 +191,93 @@ impl<'a> Driver<'a> {
                     let now = self.now();
                     self.pipeline.handle_timeout(now);
                 }
-                item = capture.next(), if wants => match item {
+                item = capture.next(), if read => match item {
                     None => source_done = true,
                     Some(item) => {
                         let captured = item?;
-                        let at = match self.options.pace {
-                            Pace::Live => captured.available_at,
-                            Pace::Fast => Instant::now(),
-                        };
-                        let frame = Captured {
-                            index: captured.index,
-                            pts_s: captured.pts.as_secs_f64(),
-                            captured_s: self.since(at),
-                        };
-                        let now = self.now();
-                        if self.pipeline.handle_frame(now, frame) {
-                            self.first_capture.get_or_insert(at);
-                            self.frames_taken += 1;
-                            self.captured = Some(captured);
-                            if self.options.max_frames.is_some_and(|m| self.frames_taken >= m) {
-                                source_done = true;
+                        if wants {
+                            // The pipeline first, then the display: the pipeline's actions are
+                            // carried out (and its results come) only after both.
+                            match self.offer(captured, &mut source_done) {
+                                Some(refused) => self.displayed(&refused, display),
+                                None => {
+                                    let taken = self.captured.take();
+                                    if let Some(taken) = &taken {
+                                        self.displayed(taken, display);
+                                    }
+                                    self.captured = taken;
+                                    self.track_taken();
+                                }
                             }
+                        } else {
+                            self.displayed(&captured, display);
+                            self.pending = Some(captured);
                         }
                     }
                 },
                 // Periodic wake-ups keep pings and session changes going while idle.
                 _ = tokio::time::sleep(Duration::from_millis(50)) => {}
             }
+        }
+    }
+
+    /// `--max-frames` reached: no more frames are taken or displayed.
+    fn stopped(&self) -> bool {
+        self.options
+            .max_frames
+            .is_some_and(|m| self.frames_taken >= m)
+    }
+
+    /// A camera frame on the display grid becomes a displayed frame.
+    fn displayed(&mut self, captured: &crate::capture::Captured, display: &mut DisplaySink<'_>) {
+        let shown_s = self.now();
+        let record = self.display.frame(
+            captured.index,
+            captured.pts.as_secs_f64(),
+            shown_s,
+            captured.image.view(),
+        );
+        if let Some(record) = record {
+            display(&record, captured.image.view());
+        }
+    }
+
+    /// The frame the pipeline just took goes into the tracker's ring also when it is not on
+    /// the display grid: its result is brought forward from it.
+    fn track_taken(&mut self) {
+        if let Some(c) = &self.captured {
+            self.display
+                .analysed(c.index, c.pts.as_secs_f64(), c.image.view());
+        }
+    }
+
+    /// Hands a camera frame to the pipeline; returns it when the pipeline does not take it
+    /// (else it waits in `captured` for its `Analyse` action).
+    fn offer(
+        &mut self,
+        captured: crate::capture::Captured,
+        source_done: &mut bool,
+    ) -> Option<crate::capture::Captured> {
+        let at = match self.options.pace {
+            Pace::Live => captured.available_at,
+            Pace::Fast => Instant::now(),
+        };
+        let frame = Captured {
+            index: captured.index,
+            pts_s: captured.pts.as_secs_f64(),
+            captured_s: self.since(at),
+        };
+        let now = self.now();
+        if self.pipeline.handle_frame(now, frame) {
+            self.first_capture.get_or_insert(at);
+            self.frames_taken += 1;
+            self.captured = Some(captured);
+            if self.stopped() {
+                *source_done = true;
+            }
+            None
+        } else {
+            Some(captured)
         }
     }
 
@@ -258,10 +362,7 @@ impl<'a> Driver<'a> {
     }
 
     /// Carries out what the pipeline asks.
-    fn carry_out(
-        &mut self,
-        sink: &mut (dyn FnMut(&FrameRecord) + Send),
-    ) -> Result<(), ClientError> {
+    fn carry_out(&mut self, sink: &mut FrameSink<'_>) -> Result<(), ClientError> {
         while let Some(action) = self.pipeline.poll_action() {
             match action {
                 Action::Analyse {
@@ -284,7 +385,9 @@ impl<'a> Driver<'a> {
                     }
                 }
                 Action::Show(shown) => {
-                    let record = self.record(*shown);
+                    let config = self.shown_config(&shown);
+                    self.display.show(&shown, &config);
+                    let record = FrameRecord::new(*shown, config, self.options.device.clone());
                     sink(&record);
                     self.records.push(record);
                 }
@@ -427,8 +530,8 @@ impl<'a> Driver<'a> {
         }));
     }
 
-    /// The record of a shown result.
-    fn record(&self, shown: Shown) -> FrameRecord {
+    /// Where and with what a shown result ran.
+    fn shown_config(&self, shown: &Shown) -> Config {
         let mut config = self.table.configs[shown.config].clone();
         config.placement = shown.placement();
         match shown.origin {
@@ -449,7 +552,7 @@ impl<'a> Driver<'a> {
         if config.fps <= 0.0 {
             config.fps = self.source_fps;
         }
-        FrameRecord::new(shown, config, self.options.device.clone())
+        config
     }
 }
 

@@ -9,8 +9,10 @@
 //! H.264 encoder and the session to the edge. Latency breakdowns need no synchronised clocks:
 //! network time is the round trip minus the durations the server reports.
 
+pub mod annotate;
 mod capture;
 mod configs;
+mod display;
 mod driver;
 mod record;
 mod remote;
@@ -18,11 +20,13 @@ mod remote;
 pub use capture::{Capture, Captured, Pace};
 pub use configs::AutoOptions;
 pub use deepoffload_pipeline::Mode;
-pub use record::{FrameRecord, RunSummary};
+pub use record::{
+    DisplayBox, DisplayRecord, DisplaySummary, DisplayedResult, FrameRecord, RunSummary,
+};
 pub use remote::{Remote, Session};
 
 use configs::{RunPolicy, Table};
-use deepoffload_core::{Config, Placement};
+use deepoffload_core::{Config, Placement, RgbImageRef, Tracking};
 use deepoffload_detect::{DetectError, Detector};
 use deepoffload_net::NetError;
 use deepoffload_pipeline::{Fixed, Pipeline, Settings};
@@ -60,6 +64,12 @@ pub struct RunOptions {
     /// Let the decision engine choose placement, resolution, frame rate and bit rate
     /// (`placement`, `fps`, `resolution` and `bitrate_bps` are then only the start).
     pub auto: Option<AutoOptions>,
+    /// Whether the device tracks the latest result's boxes onto every displayed frame
+    /// (`deepoffload-track`, on the driver task), or shows them where they were found.
+    pub track: Tracking,
+    /// Displayed frames per second of source time (the camera frames on the grid
+    /// `k / display_fps`); `None`: every camera frame (the source's rate).
+    pub display_fps: Option<f64>,
 }
 
 impl Default for RunOptions {
@@ -79,6 +89,8 @@ impl Default for RunOptions {
             max_duration: None,
             device: "this-machine".into(),
             auto: None,
+            track: Tracking::On,
+            display_fps: None,
         }
     }
 }
@@ -114,8 +126,29 @@ pub async fn run(
     local: impl Into<LocalDetectors>,
     remote: Option<&Remote>,
     options: &RunOptions,
-    mut sink: impl FnMut(&FrameRecord) + Send,
+    sink: impl FnMut(&FrameRecord) + Send,
 ) -> Result<RunSummary, ClientError> {
+    run_displayed(source, local, remote, options, sink, |_, _| {}).await
+}
+
+/// [`run`], also handing every displayed frame to `display`: its record and the camera frame
+/// (source size) it was shown on. Called on the driver task: keep it quick (hand the frame to
+/// another thread to draw or encode it).
+pub async fn run_displayed(
+    source: Box<dyn VideoSource>,
+    local: impl Into<LocalDetectors>,
+    remote: Option<&Remote>,
+    options: &RunOptions,
+    mut sink: impl FnMut(&FrameRecord) + Send,
+    mut display: impl FnMut(&DisplayRecord, RgbImageRef<'_>) + Send,
+) -> Result<RunSummary, ClientError> {
+    if let Some(f) = options.display_fps {
+        if !(f.is_finite() && f > 0.0) {
+            return Err(ClientError::Usage(format!(
+                "display rate {f}: give a positive frame rate (--display-fps 30)"
+            )));
+        }
+    }
     if options.placement == Placement::Remote && remote.is_none() && options.auto.is_none() {
         return Err(ClientError::Usage(
             "remote placement needs a server (--server ADDR)".into(),
@@ -177,7 +210,7 @@ pub async fn run(
     let pipeline = Pipeline::new(settings, table.choices.clone(), policy);
     let mut capture = Capture::start(source, options.pace, options.max_duration);
     let mut driver = Driver::new(pipeline, table, locals, remote, options, info.fps);
-    driver.run(&mut capture, &mut sink).await?;
+    driver.run(&mut capture, &mut sink, &mut display).await?;
     let wall = match (driver.first_capture, driver.records.last()) {
         (Some(first), Some(_)) => (Instant::now() - first).as_secs_f64(),
         _ => 0.0,
@@ -185,6 +218,7 @@ pub async fn run(
     let reconnects = remote.map_or(0, Remote::reconnects);
     let mut summary = RunSummary::from_records(&driver.records, wall, reconnects);
     summary.missed_frames = driver.pipeline.missed();
+    summary.display = driver.display.summary();
     if summary.missed_frames > 0 {
         tracing::info!(
             "{} analysis instants passed while the pipeline was busy",

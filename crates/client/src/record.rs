@@ -1,6 +1,8 @@
 //! What the runtime reports: one record per analysed frame, and a summary of the run.
 
-use deepoffload_core::{Config, Detection, LatencyBreakdown, Placement, Summary as Stats};
+use deepoffload_core::{
+    Config, Detection, LatencyBreakdown, Placement, Summary as Stats, Tracking,
+};
 use deepoffload_pipeline::{Origin, Shown};
 use serde::Serialize;
 
@@ -92,6 +94,8 @@ pub struct RunSummary {
     /// Mean protocol bytes sent per remote frame.
     pub bytes_per_remote_frame: Option<f64>,
     pub reconnects: u64,
+    /// The frames the user saw: tracking, display rate, the tracker's cost, the results' age.
+    pub display: DisplaySummary,
     /// Every decision of `--placement auto`, with its reasons.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub decisions: Vec<deepoffload_decide::DecisionLog>,
@@ -162,7 +166,95 @@ impl RunSummary {
             bytes_per_remote_frame: mean_of(&bytes_remote),
             reconnects,
             missed_frames: 0,
+            display: DisplaySummary::default(),
             decisions: Vec::new(),
         }
     }
+}
+
+/// One displayed frame (a JSON line of `deepoffload run --displayed`): a camera frame on the
+/// display grid with the boxes the user sees on it.
+#[derive(Debug, Clone, Serialize)]
+pub struct DisplayRecord {
+    /// Index of the frame in the source.
+    pub index: u64,
+    /// Its timestamp in the source, seconds.
+    pub pts_s: f64,
+    /// When it was displayed, seconds since the run started (client clock).
+    pub shown_s: f64,
+    /// Whether the device tracks boxes between results.
+    pub track: Tracking,
+    /// The boxes were carried here by the tracker (false: shown where the detector found them —
+    /// tracking off, or a result the tracker could not bring forward).
+    pub tracked: bool,
+    /// The latest result, if one has been shown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<DisplayedResult>,
+    /// Boxes on this frame, source pixels (clipped to it when tracked).
+    pub boxes: Vec<DisplayBox>,
+    /// Tracker time spent for this frame, ms: its push, and the catch-ups (and frames pushed
+    /// off the display grid) since the previous displayed frame. Measured on this machine.
+    pub tracker_ms: f64,
+    /// Why tracking stopped, if it did (the camera's frames could not be tracked).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tracker_error: Option<String>,
+}
+
+/// The result a displayed frame shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct DisplayedResult {
+    /// The frame the detector saw.
+    pub frame: u64,
+    /// Its timestamp, seconds.
+    pub pts_s: f64,
+    /// Source time from that frame to the displayed one, seconds.
+    pub age_s: f64,
+    pub placement: Placement,
+    /// `local`, `remote` or `stand-in` (the hedge's local result shown for a remote frame).
+    pub origin: String,
+    pub model: String,
+    pub input_size: u32,
+    /// The result's end-to-end latency, ms.
+    pub latency_ms: f64,
+}
+
+/// A box on a displayed frame.
+#[derive(Debug, Clone, Serialize)]
+pub struct DisplayBox {
+    #[serde(flatten)]
+    pub detection: Detection,
+    /// How much to trust it now: the tracker's (score decayed with age) when tracked, else
+    /// the detector's score.
+    pub confidence: f32,
+}
+
+/// The displayed frames of a run.
+///
+/// Tracker times are this machine's, also when the device is emulated: the emulation pads
+/// only the detector's inference (`PaddedDetector`); the client scales no other device work
+/// (resize, encode, tracking are all reported as measured). The client's summary reports no
+/// busy time or energy of its own; `tracker_ms_total` is the device time to add to either.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DisplaySummary {
+    pub track: Tracking,
+    /// Frames per second of source time on the display grid.
+    pub display_fps: f64,
+    pub displayed_frames: u64,
+    /// Tracker ms per displayed frame (its push and the catch-ups it carried).
+    pub tracker_ms_mean: Option<f64>,
+    pub tracker_ms_p95: Option<f64>,
+    /// Results brought forward through the ring.
+    pub catch_ups: u64,
+    pub catch_up_ms_mean: Option<f64>,
+    pub catch_up_ms_p95: Option<f64>,
+    /// Mean frames a result was tracked through to reach the newest displayed frame.
+    pub catch_up_frames_mean: Option<f64>,
+    /// Mean age of the shown result at display, ms of source time.
+    pub age_ms_mean: Option<f64>,
+    /// All tracker time of the run, ms (device busy time).
+    pub tracker_ms_total: f64,
+    /// Results the tracker could not bring forward (older than its ring), shown as found.
+    pub untracked_results: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tracker_error: Option<String>,
 }

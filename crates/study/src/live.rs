@@ -3,7 +3,8 @@
 
 use anyhow::{Context, Result};
 use deepoffload_assets::Store;
-use deepoffload_client::{FrameRecord, Remote, RunOptions, RunSummary};
+use deepoffload_client::{DisplayRecord, FrameRecord, Remote, RunOptions, RunSummary};
+use deepoffload_core::RgbImageRef;
 use deepoffload_detect::{Detector, DetectorOptions, ImportedModel, ModelOverrides, YoloDetector};
 use deepoffload_edge::{RunningServer, ServerOptions};
 use deepoffload_lab::DeviceClass;
@@ -102,6 +103,23 @@ impl Testbed {
         options: &RunOptions,
         sink: impl FnMut(&FrameRecord) + Send,
     ) -> Result<RunSummary> {
+        self.run_displayed(store, video, local, link, options, sink, |_, _| {})
+            .await
+    }
+
+    /// [`run`](Self::run), also handing every displayed frame (record and camera frame) to
+    /// `display`.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn run_displayed(
+        &self,
+        store: &Store,
+        video: &Path,
+        local: Box<dyn Detector>,
+        link: Option<LinkSpec>,
+        options: &RunOptions,
+        sink: impl FnMut(&FrameRecord) + Send,
+        display: impl FnMut(&DisplayRecord, RgbImageRef<'_>) + Send,
+    ) -> Result<RunSummary> {
         let source = deepoffload_video::open(video, store, &Default::default())?;
         let remote = Remote::start(
             ConnectOptions {
@@ -116,7 +134,10 @@ impl Testbed {
             link,
         )
         .await?;
-        Ok(deepoffload_client::run(source, local, Some(&remote), options, sink).await?)
+        Ok(
+            deepoffload_client::run_displayed(source, local, Some(&remote), options, sink, display)
+                .await?,
+        )
     }
 
     /// One run with the device class's own local detector (emulated), its label put in the

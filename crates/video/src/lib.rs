@@ -13,12 +13,14 @@
 
 pub mod catalogue;
 pub mod h264;
+mod mp4_writer;
 pub mod pixels;
 mod sample;
 pub mod source;
 
 pub use catalogue::{default_videos, DefaultVideo};
 pub use h264::{EncodedFrame, EncoderSettings, FrameKind, H264Decoder, H264Encoder, RateControl};
+pub use mp4_writer::Mp4VideoWriter;
 pub use pixels::{Resizer, Yuv420};
 pub use sample::Sampler;
 pub use source::{open, Frame, OpenOptions, VideoInfo, VideoSource};

@@ -5,7 +5,7 @@ use crate::args::{ModelArgs, RunArgs, RunPlacement};
 use anyhow::{bail, Context, Result};
 use comfy_table::{presets, Table};
 use deepoffload_assets::Store;
-use deepoffload_client::{FrameRecord, Mode, Remote, RunOptions, RunSummary};
+use deepoffload_client::{DisplayRecord, FrameRecord, Mode, Remote, RunOptions, RunSummary};
 use deepoffload_core::{format_bitrate, Placement};
 use deepoffload_net::link::LinkSpec;
 use deepoffload_net::ConnectOptions;
@@ -165,7 +165,37 @@ pub async fn run(args: RunArgs) -> Result<ExitCode> {
             controller,
             ping_every: Duration::from_secs(1),
         }),
+        track: args.track,
+        display_fps: args.display_fps,
     };
+    if let Some(f) = args.display_fps {
+        if !(f.is_finite() && f > 0.0) {
+            bail!("--display-fps {f}: give a positive frame rate, e.g. --display-fps 30");
+        }
+    }
+    let info = source.info().clone();
+    let mut displayed: Option<Box<dyn Write + Send>> = match &args.displayed {
+        Some(path) => Some(Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        ))),
+        None => None,
+    };
+    let mut annotator = match &args.annotate {
+        Some(path) => {
+            let fps = match (args.display_fps, info.fps) {
+                (Some(d), s) if s > 0.0 => d.min(s),
+                (Some(d), _) => d,
+                (None, s) if s > 0.0 => s,
+                (None, _) => 30.0,
+            };
+            Some(
+                deepoffload_client::annotate::Annotator::start(path, info.width, info.height, fps)
+                    .with_context(|| format!("--annotate {}", path.display()))?,
+            )
+        }
+        None => None,
+    };
+    let mut display_error = None;
     let mut out: Box<dyn Write + Send> = match &args.out {
         Some(path) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
@@ -177,7 +207,7 @@ pub async fn run(args: RunArgs) -> Result<ExitCode> {
     );
     let mut window: Vec<(f64, f64)> = Vec::new();
     let mut write_error = None;
-    let summary = deepoffload_client::run(
+    let summary = deepoffload_client::run_displayed(
         source,
         deepoffload_client::LocalDetectors(locals),
         remote.as_ref(),
@@ -217,12 +247,37 @@ pub async fn run(args: RunArgs) -> Result<ExitCode> {
             ));
             bar.inc(1);
         },
+        |record: &DisplayRecord, frame| {
+            if let (Some(w), None) = (displayed.as_mut(), &display_error) {
+                if let Err(e) = serde_json::to_writer(&mut *w, record)
+                    .map_err(std::io::Error::from)
+                    .and_then(|_| w.write_all(b"\n"))
+                {
+                    display_error = Some(e);
+                }
+            }
+            if let Some(a) = annotator.as_mut() {
+                a.push(record, frame);
+            }
+        },
     )
     .await?;
     bar.finish_and_clear();
     out.flush()?;
     if let Some(e) = write_error {
         bail!("writing frame records: {e}");
+    }
+    if let Some(mut w) = displayed {
+        w.flush()?;
+    }
+    if let Some(e) = display_error {
+        bail!("writing displayed-frame records: {e}");
+    }
+    if let Some(a) = annotator {
+        let frames = a.finish()?;
+        if let Some(path) = &args.annotate {
+            tracing::info!("{}: {frames} displayed frames", path.display());
+        }
     }
     if let Some(path) = &args.decisions {
         let mut text = String::new();
@@ -268,6 +323,27 @@ fn summary_table(s: &RunSummary) -> Table {
             s.bytes_down
         )),
         ("reconnects", s.reconnects.to_string()),
+        ("displayed", {
+            let d = &s.display;
+            format!(
+                "{} frames at {:.1} fps, tracking {} · shown result's age mean {} ms",
+                d.displayed_frames, d.display_fps, d.track, opt(d.age_ms_mean)
+            )
+        }),
+        ("tracker ms", {
+            let d = &s.display;
+            if d.track == deepoffload_core::Tracking::Off {
+                "- (tracking off)".into()
+            } else {
+                let o2 = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.2}"));
+                format!(
+                    "per displayed frame mean {} · p95 {} · per catch-up mean {} · p95 {} over {} frames on average ({} catch-ups, {} untracked){}",
+                    o2(d.tracker_ms_mean), o2(d.tracker_ms_p95), o2(d.catch_up_ms_mean), o2(d.catch_up_ms_p95),
+                    opt(d.catch_up_frames_mean), d.catch_ups, d.untracked_results,
+                    d.tracker_error.as_deref().map(|e| format!(" · stopped: {e}")).unwrap_or_default()
+                )
+            }
+        }),
         ("decisions", if s.decisions.is_empty() { "-".into() } else {
             format!(
                 "{} ({} changes; last: {})",

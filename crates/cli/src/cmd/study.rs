@@ -122,10 +122,11 @@ pub async fn demo(args: DemoArgs) -> Result<ExitCode> {
     .await?;
     outln!("{}", outcome.table);
     eprintln!(
-        "report: {} · frames: {} · records: {}",
+        "report: {} · frames: {} · records: {} · video: {}",
         outcome.report.display(),
         outcome.frames_dir.display(),
-        outcome.records.display()
+        outcome.records.display(),
+        outcome.video.display()
     );
     Ok(ExitCode::SUCCESS)
 }

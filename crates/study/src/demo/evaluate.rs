@@ -3,7 +3,7 @@
 //! figures per policy (frame rate, latency, share remote, data, switches). It only computes;
 //! it must never format a table or a report (that is `present`).
 
-use super::policies::{on_screen, PolicyRun};
+use super::policies::{displayed_at, on_screen, PolicyRun};
 use super::present::draw_screen;
 use super::script::Phase;
 use super::{IOU, REFERENCE};
@@ -61,10 +61,13 @@ pub fn placement_switches(records: &[FrameRecord]) -> (usize, usize) {
     })
 }
 
-/// F1 of each policy's on-screen result at each evaluation instant: `scores[policy][k]`.
+/// F1 of each policy's on-screen result at each evaluation instant: `scores[policy][k]` (the
+/// latest result as it was found) and `displayed[policy][k]` (the boxes on the displayed frame
+/// at that instant, tracked).
 pub(super) struct Evaluated {
     pub(super) instants: Vec<f64>,
     pub(super) scores: Vec<Vec<f64>>,
+    pub(super) displayed: Vec<Vec<f64>>,
 }
 
 /// Scores every policy once per second of the script; the adaptive run's screen at those
@@ -82,6 +85,7 @@ pub(super) fn evaluate(
     let shown: Vec<Vec<(f64, &FrameRecord)>> = runs.iter().map(|r| r.shown()).collect();
     let mut instants = Vec::new();
     let mut scores = vec![Vec::new(); runs.len()];
+    let mut displayed = vec![Vec::new(); runs.len()];
     let mut next_t = 1.0;
     let mut first_pts = None;
     let bar = ProgressBar::new(total_s as u64).with_style(
@@ -105,6 +109,10 @@ pub(super) fn evaluate(
             let on = on_screen(shown, t);
             let predicted: &[Detection] = on.map_or(&[], |r| r.detections.as_slice());
             scores[k].push(match_frame(predicted, &truth, IOU).f1());
+            let seen: Vec<Detection> = displayed_at(&runs[k].displayed, t)
+                .map(|d| d.boxes.iter().map(|b| b.detection.clone()).collect())
+                .unwrap_or_default();
+            displayed[k].push(match_frame(&seen, &truth, IOU).f1());
             if k == 0 {
                 draw_screen(&frame.image, predicted, on, t, phases, frames_dir)?;
             }
@@ -112,7 +120,11 @@ pub(super) fn evaluate(
         bar.set_position(t as u64);
     }
     bar.finish_and_clear();
-    Ok(Evaluated { instants, scores })
+    Ok(Evaluated {
+        instants,
+        scores,
+        displayed,
+    })
 }
 
 /// One policy's figures over the whole script (a row of `summary.json` and of the table).
@@ -126,6 +138,8 @@ pub(super) struct PolicyRow {
     pub(super) latency_p95_ms: f64,
     pub(super) late_share: f64,
     pub(super) f1: f64,
+    /// F1 of the boxes on the displayed frame (tracked) at the same instants.
+    pub(super) displayed_f1: f64,
     pub(super) data_mb: f64,
 }
 
@@ -154,6 +168,7 @@ pub(super) fn summarise(
                 latency_p95_ms: quantile(&lat, 0.95).unwrap_or(f64::NAN),
                 late_share: lat.iter().filter(|&&l| l > bound_ms).count() as f64 / n,
                 f1: mean(evaluated.scores[k].iter().copied()).unwrap_or(0.0),
+                displayed_f1: mean(evaluated.displayed[k].iter().copied()).unwrap_or(0.0),
                 data_mb: r
                     .records
                     .iter()

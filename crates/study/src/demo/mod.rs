@@ -65,6 +65,8 @@ pub struct DemoOutcome {
     pub frames_dir: PathBuf,
     /// The adaptive run's records (`adaptive-records.jsonl`).
     pub records: PathBuf,
+    /// The adaptive run's displayed frames, annotated (`adaptive.mp4`).
+    pub video: PathBuf,
     /// Placement switches of the adaptive run: (remote → local, local → remote).
     pub switches: (usize, usize),
 }
@@ -102,7 +104,9 @@ pub async fn run(options: DemoOptions) -> Result<DemoOutcome> {
     std::fs::write(dir.join("script.mahimahi"), trace.to_mahimahi())?;
 
     let policies = Policies::new(&profile::profile(&options, total_s)?)?;
+    let annotate = dir.join("adaptive.mp4");
     let scene = Scene {
+        annotate: &annotate,
         options: &options,
         info: &info,
         trace: &trace,
@@ -117,6 +121,7 @@ pub async fn run(options: DemoOptions) -> Result<DemoOutcome> {
     let records_path = dir.join("adaptive-records.jsonl");
     write_jsonl(&records_path, &runs[0].records)?;
     write_jsonl(&dir.join("adaptive-decisions.jsonl"), &runs[0].decisions)?;
+    write_jsonl(&dir.join("adaptive-displayed.jsonl"), &runs[0].displayed)?;
     let switches = placement_switches(&runs[0].records);
     let rows = evaluate::summarise(&runs, &evaluated, policies.requirements.max_latency_ms);
     std::fs::write(
@@ -144,6 +149,7 @@ pub async fn run(options: DemoOptions) -> Result<DemoOutcome> {
         report: report_path,
         frames_dir,
         records: records_path,
+        video: annotate,
         switches,
     })
 }

@@ -8,7 +8,8 @@ use super::script::{link, phase_at, Phase};
 use super::{DemoOptions, LOCAL_MODEL, ONE_WAY_MS, SERVER_MODEL};
 use crate::live::{device_detector, Testbed};
 use anyhow::{Context, Result};
-use deepoffload_client::{AutoOptions, FrameRecord, Pace, RunOptions};
+use deepoffload_client::annotate::Annotator;
+use deepoffload_client::{AutoOptions, DisplayRecord, FrameRecord, Pace, RunOptions};
 use deepoffload_core::profile::Profile;
 use deepoffload_core::Placement;
 use deepoffload_decide::{
@@ -20,10 +21,12 @@ use deepoffload_video::VideoInfo;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::time::Duration;
 
-/// A policy's run: its records, its decisions and how long it ran.
+/// A policy's run: its records, its displayed frames, its decisions and how long it ran.
 pub(super) struct PolicyRun {
     pub(super) name: &'static str,
     pub(super) records: Vec<FrameRecord>,
+    /// Every displayed frame (tracking on), in display order.
+    pub(super) displayed: Vec<DisplayRecord>,
     pub(super) decisions: Vec<DecisionLog>,
     pub(super) wall_s: f64,
 }
@@ -59,8 +62,16 @@ pub(super) fn ran(r: &FrameRecord) -> String {
     s
 }
 
+/// What was on screen at source time `t`: the displayed frame at or before it.
+pub(super) fn displayed_at(displayed: &[DisplayRecord], t: f64) -> Option<&DisplayRecord> {
+    let i = displayed.partition_point(|d| d.pts_s <= t + 1e-6);
+    (i > 0).then(|| &displayed[i - 1])
+}
+
 /// What every policy runs through: the video, its size and the scripted network.
 pub(super) struct Scene<'a> {
+    /// Where the adaptive run's annotated video goes.
+    pub(super) annotate: &'a std::path::Path,
     pub(super) options: &'a DemoOptions,
     pub(super) info: &'a VideoInfo,
     pub(super) trace: &'a Trace,
@@ -139,9 +150,23 @@ impl Policies {
         );
         bar.set_prefix(name);
         let mut records = Vec::new();
+        let mut displayed = Vec::new();
+        let mut annotator = match key {
+            None => Some(Annotator::start(
+                scene.annotate,
+                scene.info.width,
+                scene.info.height,
+                if scene.info.fps > 0.0 {
+                    scene.info.fps
+                } else {
+                    25.0
+                },
+            )?),
+            Some(_) => None,
+        };
         let mut window: Vec<(f64, f64)> = Vec::new();
         let summary = testbed
-            .run(
+            .run_displayed(
                 &options.store,
                 &options.video,
                 local,
@@ -166,9 +191,22 @@ impl Policies {
                     ));
                     records.push(r.clone());
                 },
+                |d: &DisplayRecord, frame| {
+                    if let Some(a) = annotator.as_mut() {
+                        a.push(d, frame);
+                    }
+                    displayed.push(d.clone());
+                },
             )
             .await?;
         bar.finish_and_clear();
+        if let Some(a) = annotator {
+            let frames = tokio::task::block_in_place(|| a.finish())?;
+            eprintln!(
+                "{name}: {frames} displayed frames in {}",
+                scene.annotate.display()
+            );
+        }
         eprintln!(
             "{name}: {} frames ({} remote, {} local), {:.2} fps",
             summary.frames, summary.remote_frames, summary.local_frames, summary.analysed_fps
@@ -176,6 +214,7 @@ impl Policies {
         Ok(PolicyRun {
             name,
             records,
+            displayed,
             decisions: summary.decisions,
             wall_s: summary.wall_s,
         })

@@ -31,6 +31,7 @@ pub(super) fn summary_table(rows: &[PolicyRow]) -> Table {
         "p95 ms",
         "> 200 ms",
         "F1 (measured)",
+        "displayed F1 (tracked)",
         "data MB",
     ]);
     for r in rows {
@@ -43,6 +44,7 @@ pub(super) fn summary_table(rows: &[PolicyRow]) -> Table {
             format!("{:.0}", r.latency_p95_ms),
             format!("{:.0}%", r.late_share * 100.0),
             format!("{:.3}", r.f1),
+            format!("{:.3}", r.displayed_f1),
             format!("{:.1}", r.data_mb),
         ]);
     }
@@ -246,9 +248,6 @@ pub(super) fn draw_screen(
     phases: &[Phase],
     frames_dir: &Path,
 ) -> Result<()> {
-    let mut img = image::RgbImage::from_raw(frame.width(), frame.height(), frame.data().to_vec())
-        .context("frame buffer")?;
-    deepoffload_detect::annotate::draw_detections(&mut img, predicted);
     let caption = match on {
         Some(r) => vec![
             format!("t={t:.0}s  {}  adaptive", phase_at(phases, t)),
@@ -261,7 +260,7 @@ pub(super) fn draw_screen(
         ],
         None => vec![format!("t={t:.0}s  {}  no result yet", phase_at(phases, t))],
     };
-    deepoffload_detect::annotate::draw_caption(&mut img, &caption);
+    let img = deepoffload_client::annotate::draw_screen(frame.view(), predicted, &caption);
     let path = frames_dir.join(format!("t{:03}.jpg", t.round() as u64));
     img.save(&path)
         .with_context(|| format!("writing {}", path.display()))
@@ -309,8 +308,13 @@ pub(super) fn section(
             Block::Paragraph(vec![text("Adaptive, phase by phase:")]),
             Block::Code(phase_table.to_string()),
             Block::Paragraph(vec![
-                text(format!("F1 is measured: once per second, the result on screen is matched (IoU ≥ 0.5) against {}@{} on the raw frame. Frames with boxes: ", REFERENCE.0, REFERENCE.1)),
+                text(format!("F1 is measured: once per second, the result on screen is matched (IoU ≥ 0.5) against {}@{} on the raw frame; displayed F1 matches the boxes on the displayed frame at that instant instead, the latest result carried there by the on-device tracker. Frames with boxes: ", REFERENCE.0, REFERENCE.1)),
                 Inline::Code("demo/frames/".into()),
+                text("; every displayed frame of the adaptive run, annotated: "),
+                Inline::Code("demo/adaptive.mp4".into()),
+                text(" (records "),
+                Inline::Code("demo/adaptive-displayed.jsonl".into()),
+                text(")"),
                 text(". Records: "),
                 Inline::Code("demo/adaptive-records.jsonl".into()),
                 text("; decisions with their reasons: "),
