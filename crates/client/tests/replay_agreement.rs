@@ -78,6 +78,7 @@ async fn replay_agrees_with_the_real_pipeline_on_a_trace() {
         bitrate_bps: 500_000,
         mode: Mode::StopAndWait,
         max_frames: Some((SECONDS * 5.0) as u64),
+        track: deepoffload_core::Tracking::Off,
         ..RunOptions::default()
     };
     let offset = link_start.elapsed();

@@ -90,6 +90,7 @@ pub async fn run(study: &mut Study, dir: &Path) -> Result<Outcome> {
                 bitrate_bps: bitrate,
                 pace: Pace::Live,
                 max_duration: Some(Duration::from_secs_f64(study.live_seconds)),
+                track: deepoffload_core::Tracking::Off,
                 ..RunOptions::default()
             };
             let link = LinkSpec::parse(link_spec).map_err(anyhow::Error::msg)?;
@@ -114,6 +115,7 @@ pub async fn run(study: &mut Study, dir: &Path) -> Result<Outcome> {
         resolution: Some((w, h)),
         pace: Pace::Live,
         max_duration: Some(Duration::from_secs_f64(study.live_seconds)),
+        track: deepoffload_core::Tracking::Off,
         ..RunOptions::default()
     };
     let s = testbed

@@ -104,6 +104,7 @@ pub async fn run(study: &mut Study, dir: &Path) -> Result<Outcome> {
         mode,
         pace: Pace::Live,
         max_duration: Some(Duration::from_secs_f64(seconds)),
+        track: deepoffload_core::Tracking::Off,
         ..RunOptions::default()
     };
     for (mode_name, mode) in [
