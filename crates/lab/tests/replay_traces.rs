@@ -58,7 +58,11 @@ fn adaptive_against_every_policy_on_the_cellular_traces() {
         Candidates::from_profile(&profile, Tracking::Off).unwrap(),
         Mode::StopAndWait,
     );
-    let requirements = Requirements::default();
+    // The objective this acceptance was established under (issue 13): DeepDecision's trade-off,
+    // untracked. Under the displayed-frame objective (the default since issue 15) adaptive
+    // reaches 95 / 83 / 81% of the oracle on the full grid and trails remote-only: that gap is
+    // issue 15's open acceptance line, measured in docs/decide.md, not asserted here.
+    let requirements = Requirements::deepdecision();
     let settings = ReplaySettings {
         duration_s: None,
         ..ReplaySettings::default()
